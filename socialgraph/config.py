@@ -1,0 +1,200 @@
+"""Typed, frozen configuration for every tunable of the engine.
+
+Each section is a keyword-only frozen dataclass that checks itself when it is created, so a
+bad value fails at start-up with a message naming the key, never deep inside a Dask task.
+Only :mod:`pipelines` reads YAML; it turns the file into these objects
+(:func:`pipelines.config_file.load_config`).
+
+>>> cfg = JobConfig()
+>>> cfg.window.lookback_days
+180
+>>> TieConfig(one_way_factor=2.0)
+Traceback (most recent call last):
+...
+ValueError: ties.one_way_factor must be in [0.0, 1.0], got 2.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+__all__ = [
+    "ColumnMap",
+    "NumberConfig",
+    "WindowConfig",
+    "TieConfig",
+    "IngestConfig",
+    "ClusterConfig",
+    "JobConfig",
+]
+
+
+def _check_range(section: str, name: str, value, lo=None, hi=None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{section}.{name} must be a number, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        lo_s = "-inf" if lo is None else lo
+        hi_s = "inf" if hi is None else hi
+        raise ValueError(f"{section}.{name} must be in [{lo_s}, {hi_s}], got {value!r}")
+
+
+def _check_hour(section: str, name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 24:
+        raise ValueError(f"{section}.{name} must be an integer hour in [0, 24], got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnMap:
+    """Names of the CDR columns in the input files (real exports rarely use ours)."""
+
+    caller: str = "caller"
+    callee: str = "callee"
+    start_time: str = "start_time"
+    duration_s: str = "duration_s"
+    event_type: str = "event_type"
+    cdr_id: str = "cdr_id"
+    caller_imei: str = "caller_imei"
+
+    def __post_init__(self):
+        names = [getattr(self, f.name) for f in fields(self)]
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, str) or not v:
+                raise ValueError(f"columns.{f.name} must be a non-empty column name, got {v!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"columns: two contract columns map to the same input column: {names}")
+
+    def input_to_contract(self) -> dict[str, str]:
+        return {getattr(self, f.name): f.name for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumberConfig:
+    """How phone numbers are normalised.
+
+    ``country_code`` is stripped from numbers written internationally (``+45...`` or
+    ``0045...``), and from national-length numbers prefixed with it when ``national_length``
+    is set. Foreign numbers keep their country code, so they never collide with home ones.
+    """
+
+    country_code: str | None = None
+    national_length: int | None = None
+
+    def __post_init__(self):
+        cc = self.country_code
+        if cc is not None and (not isinstance(cc, str) or not cc.isdigit() or len(cc) > 4):
+            raise ValueError(f"numbers.country_code must be 1-4 digits as a string, got {cc!r}")
+        nl = self.national_length
+        if nl is not None and (isinstance(nl, bool) or not isinstance(nl, int) or not 3 <= nl <= 15):
+            raise ValueError(f"numbers.national_length must be an integer in [3, 15], got {nl!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowConfig:
+    """The analysis window [as_of - lookback_days, as_of) and the local time zone."""
+
+    lookback_days: int = 180
+    timezone: str = "UTC"
+
+    def __post_init__(self):
+        lb = self.lookback_days
+        if isinstance(lb, bool) or not isinstance(lb, int) or not 1 <= lb <= 3660:
+            raise ValueError(f"window.lookback_days must be an integer in [1, 3660], got {lb!r}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.timezone)
+        except Exception:
+            raise ValueError(
+                f"window.timezone must be an IANA zone name such as 'Europe/Copenhagen', "
+                f"got {self.timezone!r}"
+            ) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TieConfig:
+    """Tie strength and service-hub exclusion.
+
+    ``weight = reciprocity_factor * (w_calls*log1p(calls) + w_sms*log1p(sms)
+    + w_duration*log1p(duration_min) + w_days*log1p(active_days))`` where the reciprocity
+    factor is ``one_way_factor`` for a one-way tie and rises linearly to 1 for a perfectly
+    balanced one. Logs keep one chatty pair from dwarfing the rest; distinct days carry the
+    most weight because regular contact is the best single marker of a real tie.
+
+    A node is a *service hub* (call centre, hotline) when at least ``hub_min_contacts``
+    distinct numbers reach it and it answers (calls or texts back) at most
+    ``hub_max_reply_share`` of them. Ties to hubs keep their counts in ``edges.parquet`` but get
+    weight 0 and stay out of the call graph.
+    """
+
+    evening_start_hour: int = 18
+    morning_end_hour: int = 8
+    work_start_hour: int = 9
+    work_end_hour: int = 17
+    weekend_days: tuple[int, ...] = (5, 6)
+    w_calls: float = 1.0
+    w_sms: float = 0.5
+    w_duration: float = 0.5
+    w_days: float = 1.5
+    one_way_factor: float = 0.25
+    hub_min_contacts: int = 200
+    hub_max_reply_share: float = 0.02
+
+    def __post_init__(self):
+        for name in ("evening_start_hour", "morning_end_hour", "work_start_hour", "work_end_hour"):
+            _check_hour("ties", name, getattr(self, name))
+        if self.work_start_hour >= self.work_end_hour:
+            raise ValueError("ties.work_start_hour must be before ties.work_end_hour")
+        wd = self.weekend_days
+        if isinstance(wd, list):
+            object.__setattr__(self, "weekend_days", tuple(wd))
+        if not all(isinstance(d, int) and 0 <= d <= 6 for d in self.weekend_days):
+            raise ValueError(f"ties.weekend_days must be day numbers 0=Mon..6=Sun, got {wd!r}")
+        for name in ("w_calls", "w_sms", "w_duration", "w_days"):
+            _check_range("ties", name, getattr(self, name), 0.0, None)
+        _check_range("ties", "one_way_factor", self.one_way_factor, 0.0, 1.0)
+        _check_range("ties", "hub_min_contacts", self.hub_min_contacts, 1, None)
+        _check_range("ties", "hub_max_reply_share", self.hub_max_reply_share, 0.0, 1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    """Reading CDRs: quarantine of bad rows and how finely to split the input."""
+
+    quarantine: bool = True
+    blocksize: str | None = None
+    combine_partitions: int = 0  # 0 = one per worker thread, at least 2
+
+    def __post_init__(self):
+        if not isinstance(self.quarantine, bool):
+            raise ValueError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
+        _check_range("ingest", "combine_partitions", self.combine_partitions, 0, 4096)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """The embedded local Dask cluster (ignored with ``--scheduler``). 0 = sized to the machine."""
+
+    n_workers: int = 0
+    threads_per_worker: int = 1
+    memory_limit: str = "auto"
+
+    def __post_init__(self):
+        _check_range("cluster", "n_workers", self.n_workers, 0, 1024)
+        _check_range("cluster", "threads_per_worker", self.threads_per_worker, 1, 256)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobConfig:
+    """Everything a run of ``socialgraph run`` can tune."""
+
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    numbers: NumberConfig = field(default_factory=NumberConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    ties: TieConfig = field(default_factory=TieConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    seed: int = 42
+
+    def __post_init__(self):
+        _check_range("", "seed", self.seed, 0, 2**32 - 1)

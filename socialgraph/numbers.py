@@ -1,0 +1,168 @@
+"""Number normalisation, operator prefix lookup and masking.
+
+Numbers travel through the engine as ``int64`` keys (see :mod:`socialgraph.kernels.numbers`):
+eight bytes instead of a Python string, exact, order-preserving and cheap to hash, sort and
+shuffle. They become strings again only when an output table is written.
+
+>>> import pyarrow as pa
+>>> keys, status = normalize_numbers(pa.array(["+4512345678", " 12345678", "004512345678", None, "12-34"]),
+...                                  NumberConfig(country_code="45", national_length=8))
+>>> format_numbers(keys[:3]).to_pylist()
+['12345678', '12345678', '12345678']
+>>> [NUMBER_STATUS[s] for s in status]
+['ok', 'ok', 'ok', 'null_number', 'non_numeric_number']
+>>> mask_number("13812345678")
+'138****5678'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .config import NumberConfig
+from .kernels import numbers as _k
+
+__all__ = [
+    "NUMBER_STATUS",
+    "normalize_numbers",
+    "format_numbers",
+    "number_keys",
+    "prefix_lookup",
+    "mask_number",
+]
+
+#: status code -> quality reason (``ok`` rows are kept)
+NUMBER_STATUS = {
+    _k.OK: "ok",
+    _k.NULL: "null_number",
+    _k.NON_NUMERIC: "non_numeric_number",
+    _k.TOO_LONG: "number_too_long",
+}
+
+
+def _as_large_string_chunks(values) -> list[pa.Array]:
+    if isinstance(values, pa.ChunkedArray):
+        chunks = values.chunks
+    elif isinstance(values, pa.Array):
+        chunks = [values]
+    else:
+        chunks = [pa.array(values)]
+    out = []
+    for ch in chunks:
+        if pa.types.is_integer(ch.type):
+            ch = pc.cast(ch, pa.string())
+        if pa.types.is_dictionary(ch.type):
+            ch = ch.dictionary_decode()
+        if not (pa.types.is_string(ch.type) or pa.types.is_large_string(ch.type)):
+            raise TypeError(f"phone numbers must be strings or integers, got {ch.type}")
+        out.append(pc.cast(ch, pa.large_string()) if pa.types.is_string(ch.type) else ch)
+    return out
+
+
+def normalize_numbers(values, numbers: NumberConfig = NumberConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Parse raw numbers to ``int64`` keys.
+
+    Parameters
+    ----------
+    values : pyarrow Array/ChunkedArray (string or integer), or anything ``pa.array`` accepts
+    numbers : NumberConfig
+        Country code and national length used to strip the country prefix.
+
+    Returns
+    -------
+    keys : ndarray of int64, -1 where the number is bad
+    status : ndarray of int8, a key of :data:`NUMBER_STATUS`
+    """
+    chunks = _as_large_string_chunks(values)
+    n = sum(len(c) for c in chunks)
+    keys = np.empty(n, dtype=np.int64)
+    status = np.empty(n, dtype=np.int8)
+    cc = np.frombuffer((numbers.country_code or "").encode(), dtype=np.uint8).copy()
+    national_len = numbers.national_length or 0
+    pos = 0
+    for ch in chunks:
+        m = len(ch)
+        if m == 0:
+            continue
+        _, offs_buf, data_buf = ch.buffers()
+        offsets = np.frombuffer(offs_buf, dtype=np.int64)[ch.offset : ch.offset + m + 1]
+        data = (
+            np.frombuffer(data_buf, dtype=np.uint8)
+            if data_buf is not None
+            else np.zeros(1, dtype=np.uint8)
+        )
+        valid = ch.is_valid().to_numpy(zero_copy_only=False)
+        _k._parse_numbers(data, offsets, valid, cc, national_len, keys[pos : pos + m], status[pos : pos + m])
+        pos += m
+    return keys, status
+
+
+def number_keys(values, numbers: NumberConfig = NumberConfig()) -> np.ndarray:
+    """Keys of numbers that must all be valid (e.g. a subscriber table); raises on a bad one."""
+    keys, status = normalize_numbers(values, numbers)
+    bad = np.flatnonzero(status != _k.OK)
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} number(s) cannot be normalised (first at row {bad[0]}: "
+            f"{NUMBER_STATUS[int(status[bad[0]])]})"
+        )
+    return keys
+
+
+def format_numbers(keys: np.ndarray) -> pa.Array:
+    """``int64`` keys back to digit strings (an Arrow ``string`` array)."""
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    if keys.size and keys.min() < 0:
+        raise ValueError("format_numbers: negative key (a bad number) cannot be formatted")
+    offsets = np.empty(keys.size + 1, dtype=np.int32)
+    _k._format_lengths(keys, offsets)
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    _k._format_numbers(keys, offsets, data)
+    return pa.StringArray.from_buffers(keys.size, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def prefix_lookup(keys: np.ndarray, prefixes: Mapping[str, str], default: str | None = None) -> np.ndarray:
+    """Label each number by its longest matching prefix.
+
+    >>> k = number_keys(["13012345", "1891", "9558000", "777"])
+    >>> prefix_lookup(k, {"130": "CompA", "1": "X", "9558": "Service"}, default="?").tolist()
+    ['CompA', 'X', 'Service', '?']
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    out = np.full(keys.size, default, dtype=object)
+    done = np.zeros(keys.size, dtype=bool)
+    lengths = keys & 31
+    padded = keys >> 5
+    by_len: dict[int, dict[int, str]] = {}
+    for p, label in prefixes.items():
+        p = str(p)
+        if not p.isdigit() or len(p) > _k.MAX_DIGITS:
+            raise ValueError(f"operator prefix must be digits, got {p!r}")
+        by_len.setdefault(len(p), {})[int(p)] = label
+    for L in sorted(by_len, reverse=True):
+        table = by_len[L]
+        head = padded // _k._POW10[_k.MAX_DIGITS - L]
+        cand = ~done & (lengths >= L)
+        vals = np.fromiter(table.keys(), dtype=np.int64)
+        hit = cand & np.isin(head, vals)
+        if hit.any():
+            labels = np.array([table[int(h)] for h in head[hit]], dtype=object)
+            out[hit] = labels
+            done |= hit
+    return out
+
+
+def mask_number(msisdn: str) -> str:
+    """Mask a number for logs and reports: keep the first 3 and last 4 digits.
+
+    >>> mask_number("4512"), mask_number("+4512345678")
+    ('****', '+45****5678')
+    """
+    s = str(msisdn)
+    if len(s) <= 7:
+        return "*" * len(s)
+    return s[:3] + "****" + s[-4:]
