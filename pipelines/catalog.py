@@ -1,0 +1,13 @@
+"""Names of every dataset a run reads or writes, in one place."""
+
+EDGES = "edges.parquet"
+NODES = "nodes.parquet"
+QUALITY = "quality.json"
+MANIFEST = "manifest.json"
+QUARANTINE = "quarantine"
+SUBSCRIBERS_SCORED = "subscribers_scored.parquet"
+CIRCLES = "circles.parquet"
+CIRCLE_MEMBERS = "circle_members.parquet"
+NUMBER_CHANGES = "number_changes.parquet"
+TARGETS = "targets.csv"
+REPORT = "report.html"

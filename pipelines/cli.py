@@ -1,0 +1,166 @@
+"""The ``socialgraph`` command line.
+
+Exit status: 0 success; 2 bad input, config or arguments (one line on stderr naming the
+problem); 1 an unexpected failure (one line; ``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .config_file import ConfigError, load_config
+from .io import InputError
+
+log = logging.getLogger("socialgraph")
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+
+def _setup_logging(verbose: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("socialgraph: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+    # Dask's own chatter (worker start/stop) is noise to a batch-job user unless debugging.
+    for name in ("distributed", "dask"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _guarded(fn):
+    """Turn exceptions into one line on stderr and the documented exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, debug: bool = False, quiet: bool = False, **kwargs):
+        _setup_logging(not quiet, debug)
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, ConfigError) as e:
+            if debug:
+                raise
+            click.echo(f"socialgraph: error: {_one_line(e)}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except (ValueError, TypeError) as e:
+            if debug:
+                raise
+            click.echo(f"socialgraph: error: {_one_line(e)}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("socialgraph: interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:  # noqa: BLE001
+            if debug:
+                raise
+            click.echo(f"socialgraph: failed: {type(e).__name__}: {_one_line(e)} (run with --debug for details)", err=True)
+            sys.exit(EXIT_FAILURE)
+
+    wrapper = click.option("--quiet", is_flag=True, help="Only errors on stderr.")(wrapper)
+    wrapper = click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(wrapper)
+    return wrapper
+
+
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-05-01") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="socialgraph")
+def main():
+    """Call-graph retention analytics: ties, stickiness, circles and churn contagion from CDRs."""
+
+
+@main.command()
+@click.option("--cdr", required=True, help="CDR Parquet: a file, a directory (hive partitions ok) or a glob.")
+@click.option("--subscribers", required=True, help="Subscriber Parquet (the operator's own numbers).")
+@click.option("--operators", default=None, help="Operator prefixes YAML.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--as-of", callback=_date, default=None, help="Analysis date (default: the day after the last CDR).")
+@click.option("--lookback-days", type=click.IntRange(1, 3660), default=None, help="Days of CDRs before --as-of to use (default 180).")
+@click.option("--config", "config_path", default=None, help="Job config YAML.")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (default: a local cluster).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@_guarded
+def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, scheduler, progress):
+    """Run the batch job: read CDRs, build the call graph, write the outputs under OUT."""
+    from .run import JobSpec, run_job
+
+    cfg = load_config(config_path)
+    manifest = run_job(JobSpec(
+        cdr=cdr, subscribers=subscribers, operators=operators, out=out, as_of=as_of,
+        lookback_days=lookback_days, scheduler=scheduler, config=cfg, progress=progress,
+    ))
+    rows = manifest["rows"]
+    click.echo(
+        f"socialgraph: done: {rows['cdr_in']:,} CDR rows in, {rows['cdr_used']:,} used, "
+        f"{rows['cdr_quarantined']:,} quarantined; {rows['edges']:,} ties -> {Path(out).resolve()}",
+        err=True,
+    )
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory to write the operator to.")
+@click.option("--subscribers", "n_subscribers", type=click.IntRange(10, 100_000_000), default=10_000, show_default=True)
+@click.option("--weeks", type=click.IntRange(2, 260), default=12, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=42, show_default=True)
+@_guarded
+def synth(out, n_subscribers, weeks, seed):
+    """Write a synthetic operator (CDRs, subscribers, operators file, ground truth)."""
+    from socialgraph.synth import SynthConfig
+
+    from .synth_io import write_synthetic
+
+    info = write_synthetic(out, SynthConfig(n_subscribers=n_subscribers, weeks=weeks, seed=seed))
+    click.echo(
+        f"socialgraph: wrote {info['cdr_rows']:,} CDR rows and {info['subscriber_rows']:,} subscribers "
+        f"to {Path(out).resolve()} in {info['seconds']} s",
+        err=True,
+    )
+    click.echo(
+        f"next: socialgraph run --cdr {info['cdr']} --subscribers {info['subscribers']} "
+        f"--operators {info['operators']} --config {info['config']} --out OUT"
+    )
+
+
+@main.command()
+@click.option("--out", default="socialgraph-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--subscribers", "n_subscribers", type=click.IntRange(100, 1_000_000), default=20_000, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=42, show_default=True)
+@_guarded
+def demo(out, n_subscribers, seed):
+    """Synthesise a small operator and run the whole job on it (about a minute)."""
+    from socialgraph.synth import SynthConfig
+
+    from .run import JobSpec, run_job
+    from .synth_io import write_synthetic
+
+    root = Path(out)
+    info = write_synthetic(root / "input", SynthConfig(n_subscribers=n_subscribers, seed=seed))
+    manifest = run_job(JobSpec(
+        cdr=info["cdr"], subscribers=info["subscribers"], operators=info["operators"],
+        out=str(root / "output"), config=load_config(info["config"]),
+    ))
+    click.echo(f"input:   {root.resolve() / 'input'}")
+    click.echo(f"outputs: {root.resolve() / 'output'}")
+    for name in manifest["outputs"]:
+        click.echo(f"  {name}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,77 @@
+"""The Dask cluster: an embedded local one by default, or an existing one by address.
+
+Only :mod:`pipelines` creates or connects to a cluster; the engine takes data, never a client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+import dask
+import psutil
+from distributed import Client, LocalCluster, progress
+
+from socialgraph.config import ClusterConfig
+
+log = logging.getLogger("socialgraph")
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str | None = None):
+    """A ``distributed.Client``: connected to ``scheduler`` or to a new local cluster.
+
+    The local cluster uses worker *processes* (numba kernels and pyarrow both release the GIL,
+    but pandas glue does not), one per core by default, and splits the machine's memory
+    between them so a worker spills to disk before the machine runs out.
+    """
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            log.info("connected to Dask scheduler %s (%d workers)", scheduler,
+                     len(client.scheduler_info().get("workers", {})))
+            yield client
+        return
+    n_workers = cfg.n_workers or max(1, os.cpu_count() or 1)
+    memory = cfg.memory_limit
+    if memory == "auto":
+        memory = int(psutil.virtual_memory().total * 0.8 / n_workers)
+    with dask.config.set({"distributed.worker.daemon": False}):
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=cfg.threads_per_worker,
+            processes=True,
+            memory_limit=memory,
+            dashboard_address=None,
+            local_directory=local_directory,
+            silence_logs=logging.ERROR,
+        )
+    try:
+        with Client(cluster) as client:
+            log.info("started local Dask cluster: %d worker processes x %d thread(s)",
+                     n_workers, cfg.threads_per_worker)
+            yield client
+    finally:
+        cluster.close()
+
+
+def total_threads(client: Client) -> int:
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+
+
+def make_compute(client: Client, show_progress: bool | None = None):
+    """A ``compute(*collections, label=...)`` running on ``client`` with a terminal progress bar."""
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+
+    def compute(*objs, label: str = ""):
+        futures = client.compute(list(objs))
+        if show_progress:
+            print(f"[socialgraph] {label}", file=sys.stderr)
+            progress(futures)
+            print(file=sys.stderr)
+        return client.gather(futures)
+
+    return compute

@@ -1,0 +1,48 @@
+"""Stage: CDR partitions -> pair partials -> hash-bucketed combine -> tie table on the client.
+
+The Dask graph is explicit: one task per input partition (validate + pre-aggregate), one task
+for rows with repeated ids, then a task-based shuffle of the (much smaller) pair partials into
+``n_buckets`` buckets, each combined and finalised on a worker. Only the finished ties come to
+the client, where tie strength and service hubs need the whole graph.
+"""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pandas as pd
+
+from socialgraph.config import JobConfig
+from socialgraph.ties import Window, combine_partials, empty_partial, finalize_edges, split_partial
+
+from .ingest import CdrSource, process_partition, resolve_duplicates, sum_counts
+
+
+def _combine_bucket(*pieces: pd.DataFrame, n_words: int) -> pd.DataFrame:
+    nonempty = [p for p in pieces if len(p)]
+    if not nonempty:
+        return finalize_edges(empty_partial(n_words))
+    return finalize_edges(combine_partials(nonempty))
+
+
+def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
+               compute, n_buckets: int, quarantine_dir: str | None) -> tuple[pd.DataFrame, dict]:
+    """Run ingest + pair aggregation; return the tie table (number keys) and quality counts."""
+    parts = source.ddf.to_delayed()
+    processed = [
+        dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids, quarantine_dir)
+        for i, p in enumerate(parts)
+    ]
+    dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg, quarantine_dir)
+    partials = [p[0] for p in processed] + [dups[0]]
+    counts = [p[1] for p in processed] + [dups[1]]
+    split = [dask.delayed(split_partial, nout=n_buckets)(p, n_buckets) for p in partials]
+    combined = [
+        dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words)
+        for k in range(n_buckets)
+    ]
+    buckets, counts = compute(combined, counts, label="build call graph")
+    edges = pd.concat(buckets, ignore_index=True)
+    order = np.lexsort((edges["b"].to_numpy(), edges["a"].to_numpy()))
+    edges = edges.iloc[order].reset_index(drop=True)
+    return edges, sum_counts(counts)

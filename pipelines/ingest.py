@@ -1,0 +1,224 @@
+"""Ingest: CDR Parquet -> validated rows -> per-partition pair partials, with exact row accounting.
+
+Duplicates are found by value, not by position, so the result does not depend on how the input
+is split into partitions: a cheap pre-pass over the ``cdr_id`` column alone finds the ids that
+occur more than once (a hash-bucketed reduction, never a shuffle of whole rows). In the main
+pass the (rare) rows carrying such an id are set aside and resolved together in one task,
+which keeps exactly one row per id (the first in a content order) and counts the rest as
+``duplicate_cdr_id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from socialgraph.config import JobConfig
+from socialgraph.ties import (
+    REASONS,
+    Window,
+    aggregate_events,
+    clean_events,
+    empty_partial,
+)
+
+from .io import FILE_MODE, check_cdr_files, list_parquet_files
+
+ID_BUCKETS = 16
+
+
+@dataclass
+class CdrSource:
+    """The CDR input: files, columns to read and the Dask dataframe over them."""
+
+    path: str
+    files: list[str]
+    columns: list[str]  # contract names present
+    rename: dict[str, str]  # input name -> contract name
+    ddf: dd.DataFrame
+
+    @property
+    def has_ids(self) -> bool:
+        return "cdr_id" in self.columns
+
+
+def open_cdrs(path: str, cfg: JobConfig) -> CdrSource:
+    """List and schema-check the CDR files, and open them lazily with Dask."""
+    rename = cfg.columns.input_to_contract()
+    fs, files = list_parquet_files(path)
+    columns = check_cdr_files(fs, files, rename)
+    input_of = {v: k for k, v in rename.items()}
+    read_cols = [input_of.get(c, c) for c in columns]
+    kw = {}
+    if cfg.ingest.blocksize:
+        kw["blocksize"] = cfg.ingest.blocksize
+    if "://" not in str(path):
+        files = [str(Path(f)) for f in files]
+    ddf = dd.read_parquet(files, columns=read_cols, **kw)
+    return CdrSource(path=str(path), files=files, columns=columns, rename=rename, ddf=ddf)
+
+
+def _as_table(df: pd.DataFrame, rename: dict[str, str]) -> pa.Table:
+    t = pa.Table.from_pandas(df, preserve_index=False)
+    return t.rename_columns([rename.get(c, c) for c in t.column_names])
+
+
+def _id_values(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Comparable uint64 values of ids (the id itself for integers, a hash for strings)."""
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(col.type):
+        vals = pc.fill_null(col.cast(pa.int64()), 0).to_numpy().view(np.uint64)
+    else:
+        s = col.cast(pa.large_string()).to_pandas()
+        vals = pd.util.hash_array(s.to_numpy(dtype=object, na_value=""))
+    return vals, valid
+
+
+def _bucket(vals: np.ndarray, n: int) -> np.ndarray:
+    return ((vals * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) % np.uint64(n)
+
+
+def _scan_partition(df: pd.DataFrame, rename: dict[str, str], now_s: int):
+    t = _as_table(df, rename)
+    max_ts = None
+    if "start_time" in t.column_names:
+        ts = t.column("start_time")
+        if ts.type.unit != "s":
+            ts = pc.cast(ts, pa.timestamp("s", tz=ts.type.tz), safe=False)
+        secs = ts.cast(pa.int64())
+        secs = pc.filter(secs, pc.less_equal(secs, now_s))
+        m = pc.max(secs).as_py()
+        max_ts = None if m is None else int(m)
+    buckets = None
+    if "cdr_id" in t.column_names:
+        vals, valid = _id_values(t.column("cdr_id"))
+        uniq, counts = np.unique(vals[valid], return_counts=True)
+        b = _bucket(uniq, ID_BUCKETS)
+        buckets = [(uniq[b == i], uniq[(b == i) & (counts > 1)]) for i in range(ID_BUCKETS)]
+    return max_ts, buckets
+
+
+def _duplicated_in_bucket(*pieces) -> np.ndarray:
+    uniq = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.uint64)
+    local = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0, np.uint64)
+    u, c = np.unique(uniq, return_counts=True)
+    return np.union1d(u[c > 1], local)
+
+
+def scan(source: CdrSource, compute, need_max_ts: bool, now: dt.datetime) -> tuple[int | None, np.ndarray]:
+    """Pre-pass: the latest plausible timestamp and the duplicated id values."""
+    cols = [c for c in (("start_time",) if need_max_ts else ()) + (("cdr_id",) if source.has_ids else ())]
+    if not cols:
+        return None, np.empty(0, np.uint64)
+    input_of = {v: k for k, v in source.rename.items()}
+    ddf = source.ddf[[input_of.get(c, c) for c in cols]]
+    now_s = int(now.timestamp())
+    parts = [dask.delayed(_scan_partition)(p, source.rename, now_s) for p in ddf.to_delayed()]
+    max_list = [p[0] for p in parts]
+    dup_ids = np.empty(0, np.uint64)
+    if source.has_ids:
+        per_bucket = [
+            dask.delayed(_duplicated_in_bucket)(*[p[1][i] for p in parts]) for i in range(ID_BUCKETS)
+        ]
+        maxes, buckets = compute(max_list, per_bucket, label="scan ids")
+        dup_ids = np.sort(np.concatenate(buckets)) if buckets else dup_ids
+    else:
+        (maxes,) = compute(max_list, label="scan times")
+    found = [m for m in maxes if m is not None]
+    return (max(found) if found else None), dup_ids
+
+
+def _quarantine_table(t: pa.Table, reason: np.ndarray) -> pa.Table:
+    """Bad rows with their reason, in one schema whatever the input types were."""
+    bad = reason != 0
+    t = t.filter(pa.array(bad))
+    cols = {}
+    for name in t.column_names:
+        col = t.column(name)
+        if name == "start_time":
+            col = pc.cast(col, pa.timestamp("ms"), safe=False)
+        elif name == "duration_s":
+            col = pc.cast(col, pa.float64(), safe=False)
+        else:
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
+            col = pc.cast(col, pa.string())
+        cols[name] = col
+    cols["reason"] = pa.array(np.array(REASONS, dtype=object)[reason[bad] - 1], pa.string())
+    return pa.table(cols)
+
+
+def _write_quarantine(t: pa.Table, reason: np.ndarray, qdir: str | None, name: str) -> None:
+    if qdir is None or not (reason != 0).any():
+        return
+    target = Path(qdir) / f"{name}.parquet"
+    pq.write_table(_quarantine_table(t, reason), str(target), compression="zstd")
+    os.chmod(target, FILE_MODE)
+
+
+def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], window: Window,
+                      cfg: JobConfig, dup_ids: np.ndarray, qdir: str | None):
+    """Main pass over one partition: (partial, counts, rows set aside for duplicate resolution)."""
+    t = _as_table(df, rename)
+    held = None
+    if dup_ids.size and "cdr_id" in t.column_names:
+        vals, valid = _id_values(t.column("cdr_id"))
+        pos = np.minimum(np.searchsorted(dup_ids, vals), dup_ids.size - 1)
+        hold = valid & (dup_ids[pos] == vals)
+        if hold.any():
+            held = t.filter(pa.array(hold))
+            t = t.filter(pa.array(~hold))
+    clean = clean_events(t, window, cfg.numbers)
+    _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}")
+    counts = clean.counts()
+    counts["rows_in"] = t.num_rows
+    return aggregate_events(clean, window, cfg.ties), counts, held
+
+
+def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConfig, qdir: str | None):
+    """Keep one row per repeated ``cdr_id`` (first in content order), count the others."""
+    tables = [h for h in held if h is not None and h.num_rows]
+    if not tables:
+        return empty_partial(window.n_words), {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
+    t = pa.concat_tables(tables, promote_options="permissive")
+    key = pc.cast(t.column("cdr_id"), pa.string())
+    order_cols = [c for c in ("start_time", "caller", "callee", "duration_s", "event_type") if c in t.column_names]
+    sort_t = pa.table({"__id": key, **{c: t.column(c) for c in order_cols}, "__row": np.arange(t.num_rows)})
+    sort_t = sort_t.sort_by([("__id", "ascending")] + [(c, "ascending") for c in order_cols] + [("__row", "ascending")])
+    rows = sort_t.column("__row").to_numpy()
+    ids = sort_t.column("__id").to_pandas().to_numpy(dtype=object)
+    first = np.ones(rows.size, bool)
+    first[1:] = ids[1:] != ids[:-1]
+    duplicate = np.zeros(t.num_rows, bool)
+    duplicate[rows[~first]] = True
+    clean = clean_events(t, window, cfg.numbers, duplicate=duplicate)
+    _write_quarantine(t, clean.reason, qdir, "part-duplicates")
+    counts = clean.counts()
+    counts["rows_in"] = t.num_rows
+    return aggregate_events(clean, window, cfg.ties), counts, None
+
+
+def sum_counts(counts: list[dict]) -> dict:
+    """Quality accounting over partitions; rows in = used + quarantined, checked."""
+    total = {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
+    for c in counts:
+        for k, v in c.items():
+            total[k] += v
+    quarantined = sum(total[r] for r in REASONS)
+    return {
+        "rows_in": total["rows_in"],
+        "rows_used": total["used"],
+        "rows_quarantined": quarantined,
+        "quarantined_by_reason": {r: total[r] for r in REASONS},
+        "balanced": total["rows_in"] == total["used"] + quarantined,
+    }

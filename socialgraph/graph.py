@@ -1,0 +1,151 @@
+"""The subscriber call graph: dense ids, symmetric CSR arrays and a node table.
+
+Kernels of later stages take ``indptr, indices, weights`` straight from here. Ties of weight 0
+(service hubs) are left out of the CSR but their nodes stay in the node table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .numbers import format_numbers, prefix_lookup
+
+__all__ = ["CallGraph", "build_call_graph", "dense_ids"]
+
+
+@dataclass(frozen=True)
+class CallGraph:
+    """Undirected weighted call graph.
+
+    Attributes
+    ----------
+    keys : int64 number key of each node, sorted (node id = position)
+    indptr, indices, weights : symmetric CSR (int64, int32, float64); no self-loops
+    nodes : DataFrame, one row per node: ``msisdn, on_net, operator, service_hub``
+    """
+
+    keys: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    nodes: pd.DataFrame
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.keys.size)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges in the CSR."""
+        return int(self.indices.size // 2)
+
+    def ids_of(self, keys: np.ndarray) -> np.ndarray:
+        """Dense ids of number keys; -1 for numbers not in the graph."""
+        keys = np.asarray(keys, dtype=np.int64)
+        pos = np.searchsorted(self.keys, keys)
+        pos = np.minimum(pos, max(self.n_nodes - 1, 0))
+        found = self.keys[pos] == keys if self.n_nodes else np.zeros(keys.size, bool)
+        return np.where(found, pos, -1)
+
+    def to_networkx(self):
+        """A ``networkx.Graph`` with node ids 0..n-1 and edge attribute ``weight``."""
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from(range(self.n_nodes))
+        src = np.repeat(np.arange(self.n_nodes), np.diff(self.indptr))
+        keep = src < self.indices
+        g.add_weighted_edges_from(zip(src[keep].tolist(), self.indices[keep].tolist(), self.weights[keep].tolist()))
+        return g
+
+    def to_igraph(self):
+        """An undirected ``igraph.Graph`` with edge attribute ``weight``."""
+        import igraph as ig
+
+        src = np.repeat(np.arange(self.n_nodes), np.diff(self.indptr))
+        keep = src < self.indices
+        g = ig.Graph(n=self.n_nodes, edges=np.column_stack([src[keep], self.indices[keep]]), directed=False)
+        g.es["weight"] = self.weights[keep]
+        return g
+
+
+def dense_ids(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted unique keys of both endpoint arrays, and the dense id of each endpoint."""
+    keys, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    n = a.size
+    return keys, inv[:n].astype(np.int64), inv[n:].astype(np.int64)
+
+
+def build_call_graph(
+    a: np.ndarray,
+    b: np.ndarray,
+    weight: np.ndarray,
+    *,
+    on_net_keys: np.ndarray,
+    home_prefixes: tuple[str, ...] = (),
+    operators: Mapping[str, str] | None = None,
+    home_operator: str = "home",
+    service_hub_keys: np.ndarray | None = None,
+    extra_keys: np.ndarray | None = None,
+) -> CallGraph:
+    """Build the CSR call graph from a tie table.
+
+    Parameters
+    ----------
+    a, b : int64 number keys of each tie (a != b)
+    weight : tie strength; ties with weight <= 0 stay out of the CSR
+    on_net_keys : keys of the operator's subscribers (on-net by definition)
+    home_prefixes : numbers with these prefixes are on-net even if not subscribers
+    operators : prefix -> operator name for off-net numbers (longest prefix wins)
+    service_hub_keys : keys of numbers flagged as service hubs
+    extra_keys : numbers to include as (isolated) nodes even without ties, e.g. subscribers
+
+    Examples
+    --------
+    >>> g = build_call_graph(np.array([10, 10]), np.array([20, 30]), np.array([1.0, 0.0]),
+    ...                      on_net_keys=np.array([10]))
+    >>> g.n_nodes, g.n_edges, g.indptr.tolist()
+    (3, 1, [0, 1, 2, 2])
+    """
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    weight = np.asarray(weight, np.float64)
+    if a.shape != b.shape or a.shape != weight.shape:
+        raise ValueError("build_call_graph: a, b and weight must have the same length")
+    if np.any(a == b):
+        raise ValueError("build_call_graph: self-loops are not allowed (a == b)")
+    allk = [a, b] if extra_keys is None else [a, b, np.asarray(extra_keys, np.int64)]
+    keys = np.unique(np.concatenate(allk))
+    src = np.searchsorted(keys, a)
+    dst = np.searchsorted(keys, b)
+    n = keys.size
+    keep = weight > 0
+    s = np.concatenate([src[keep], dst[keep]])
+    d = np.concatenate([dst[keep], src[keep]])
+    w = np.concatenate([weight[keep], weight[keep]])
+    order = np.lexsort((d, s))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(s, minlength=n), out=indptr[1:])
+
+    on_net = np.isin(keys, np.asarray(on_net_keys, np.int64))
+    if home_prefixes:
+        on_net |= prefix_lookup(keys, {p: "home" for p in home_prefixes}) == "home"
+    operator = prefix_lookup(keys, dict(operators or {}), default="unknown")
+    operator = np.where(on_net, home_operator, operator)
+    nodes = pd.DataFrame({
+        "msisdn": format_numbers(keys).to_pandas(),
+        "on_net": on_net,
+        "operator": operator.astype(str),
+        "service_hub": np.isin(keys, np.asarray([] if service_hub_keys is None else service_hub_keys, np.int64)),
+    })
+    return CallGraph(
+        keys=keys,
+        indptr=indptr,
+        indices=d[order].astype(np.int32),
+        weights=w[order],
+        nodes=nodes,
+    )

@@ -1,0 +1,79 @@
+"""Pair aggregation kernels: events -> per-pair partial aggregates, and partials -> combined.
+
+Columns of a partial (all int64): calls_ab, calls_ba, sms_ab, sms_ba, duration_s, first_ts,
+last_ts, n_evening_weekend, n_working, and ``n_words`` bitmask words of active days.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import njit
+
+N_SCALARS = 9  # calls_ab, calls_ba, sms_ab, sms_ba, duration_s, first_ts, last_ts, n_ew, n_work
+I_FIRST = 5
+I_LAST = 6
+
+
+@njit
+def _aggregate_events(group, n_groups, reverse, is_sms, duration, ts, day, evening_weekend,
+                      working, n_words):
+    out = np.zeros((n_groups, N_SCALARS + n_words), dtype=np.int64)
+    for g in range(n_groups):
+        out[g, I_FIRST] = np.iinfo(np.int64).max
+        out[g, I_LAST] = np.iinfo(np.int64).min
+    for i in range(group.shape[0]):
+        g = group[i]
+        col = (2 if is_sms[i] else 0) + (1 if reverse[i] else 0)
+        out[g, col] += 1
+        if not is_sms[i]:
+            out[g, 4] += duration[i]
+        t = ts[i]
+        if t < out[g, I_FIRST]:
+            out[g, I_FIRST] = t
+        if t > out[g, I_LAST]:
+            out[g, I_LAST] = t
+        if evening_weekend[i]:
+            out[g, 7] += 1
+        if working[i]:
+            out[g, 8] += 1
+        d = day[i]
+        w = d >> 6
+        out[g, N_SCALARS + w] |= np.int64(1) << (d & 63)
+    return out
+
+
+@njit
+def _combine_partials(group, n_groups, values):
+    k = values.shape[1]
+    out = np.zeros((n_groups, k), dtype=np.int64)
+    for g in range(n_groups):
+        out[g, I_FIRST] = np.iinfo(np.int64).max
+        out[g, I_LAST] = np.iinfo(np.int64).min
+    for i in range(group.shape[0]):
+        g = group[i]
+        for c in range(5):
+            out[g, c] += values[i, c]
+        if values[i, I_FIRST] < out[g, I_FIRST]:
+            out[g, I_FIRST] = values[i, I_FIRST]
+        if values[i, I_LAST] > out[g, I_LAST]:
+            out[g, I_LAST] = values[i, I_LAST]
+        out[g, 7] += values[i, 7]
+        out[g, 8] += values[i, 8]
+        for c in range(N_SCALARS, k):
+            out[g, c] |= values[i, c]
+    return out
+
+
+@njit
+def _popcount_rows(words):
+    out = np.zeros(words.shape[0], dtype=np.int64)
+    for i in range(words.shape[0]):
+        s = 0
+        for j in range(words.shape[1]):
+            x = np.uint64(words[i, j])
+            while x:
+                x &= x - np.uint64(1)
+                s += 1
+        out[i] = s
+    return out

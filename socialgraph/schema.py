@@ -1,0 +1,139 @@
+"""Schemas of every input and output table: the one source of column names and types.
+
+Input tables are described by *accepted type families* (a CDR export may store numbers as
+strings or integers, timestamps in any unit); output tables by exact pyarrow schemas, which
+every writer uses.
+
+>>> check_input_schema(pa.schema([("caller", pa.string())]), CDR_INPUT, "f.parquet")
+Traceback (most recent call last):
+...
+ValueError: f.parquet: required column 'callee' is missing (columns: caller)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pyarrow as pa
+
+__all__ = [
+    "CDR_INPUT",
+    "SUBSCRIBER_INPUT",
+    "EDGES",
+    "check_input_schema",
+]
+
+_t = pa.types
+
+
+def _stringish(t: pa.DataType) -> bool:
+    if _t.is_dictionary(t):
+        t = t.value_type
+    return _t.is_string(t) or _t.is_large_string(t) or _t.is_string_view(t)
+
+
+def _number(t):
+    return _stringish(t) or _t.is_integer(t)
+
+
+def _timestamp(t):
+    return _t.is_timestamp(t)
+
+
+def _date(t):
+    return _t.is_date(t) or _t.is_timestamp(t)
+
+
+def _integer(t):
+    return _t.is_integer(t)
+
+
+def _numeric(t):
+    return _t.is_integer(t) or _t.is_floating(t) or _t.is_decimal(t)
+
+
+def _boolean(t):
+    return _t.is_boolean(t) or _t.is_integer(t)
+
+
+def _any(t):
+    return True
+
+
+# name -> (required, accepted-type predicate, what to say when it does not match)
+InputSpec = Mapping[str, tuple[bool, Callable[[pa.DataType], bool], str]]
+
+CDR_INPUT: InputSpec = {
+    "caller": (True, _number, "a string (or integer) phone number"),
+    "callee": (True, _number, "a string (or integer) phone number"),
+    "start_time": (True, _timestamp, "a timestamp"),
+    "duration_s": (True, _numeric, "an integer number of seconds"),
+    "event_type": (True, _stringish, "a string ('voice' or 'sms')"),
+    "cdr_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string or integer id"),
+    "caller_imei": (False, _number, "a string"),
+}
+
+SUBSCRIBER_INPUT: InputSpec = {
+    "msisdn": (True, _number, "a string phone number"),
+    "activation_date": (True, _date, "a date"),
+    "churn_date": (False, _date, "a date (null = active)"),
+    "plan": (False, _stringish, "a string"),
+    "arpu": (False, _numeric, "a float"),
+    "balance": (False, _numeric, "a float"),
+    "vnet_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string"),
+    "family_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string"),
+    "vas_count": (False, _numeric, "an integer"),
+    "dnd": (False, _boolean, "a boolean"),
+    "imei": (False, _number, "a string"),
+}
+
+
+def check_input_schema(schema: pa.Schema, spec: InputSpec, source: str) -> list[str]:
+    """Check a file's schema against an input spec; return the columns present to read.
+
+    Raises ``ValueError`` with one line naming the file and the column.
+    """
+    names = schema.names
+    for name, (required, ok, what) in spec.items():
+        if name not in names:
+            if required:
+                raise ValueError(
+                    f"{source}: required column {name!r} is missing (columns: {', '.join(names)})"
+                )
+            continue
+        typ = schema.field(name).type
+        if _t.is_null(typ):
+            continue  # an all-null column in one file: its rows fail validation, not the schema
+        if not ok(typ):
+            raise ValueError(f"{source}: column {name!r} has type {typ}, expected {what}")
+    return [n for n in spec if n in names]
+
+
+EDGES = pa.schema([
+    ("a", pa.string()),
+    ("b", pa.string()),
+    ("calls", pa.int64()),
+    ("sms", pa.int64()),
+    ("duration_s", pa.int64()),
+    ("active_days", pa.int32()),
+    ("reciprocal", pa.bool_()),
+    ("weight", pa.float64()),
+    ("calls_ab", pa.int64()),
+    ("calls_ba", pa.int64()),
+    ("sms_ab", pa.int64()),
+    ("sms_ba", pa.int64()),
+    ("first_seen", pa.timestamp("s")),
+    ("last_seen", pa.timestamp("s")),
+    ("evening_weekend_share", pa.float64()),
+    ("working_hours_share", pa.float64()),
+    ("service_hub", pa.bool_()),
+])
+
+NODES = pa.schema([
+    ("msisdn", pa.string()),
+    ("on_net", pa.bool_()),
+    ("operator", pa.string()),
+    ("service_hub", pa.bool_()),
+    ("degree", pa.int64()),
+    ("strength", pa.float64()),
+])

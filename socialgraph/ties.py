@@ -1,0 +1,432 @@
+"""CDR rows -> per-pair partial aggregates -> combined ties -> tie strength.
+
+Every function here is pure and works on one partition's worth of data; :mod:`pipelines`
+maps them over Dask partitions and combines. The flow for one partition::
+
+    clean = clean_events(table, window, numbers)          # reasons for every row
+    part = aggregate_events(clean, window, ties)           # one row per undirected pair
+    edges = finalize_edges(combine_partials([part, ...]))  # after the shuffle
+
+A pair is stored with ``a < b`` (number keys, whose order is the order of the digit strings);
+``*_ab`` columns count events from ``a`` to ``b``. Distinct active days are kept as a bitmask
+of the analysis window, so partials combine exactly with a bitwise OR, whatever the number of
+partitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .config import NumberConfig, TieConfig
+from .kernels import ties as _k
+from .numbers import normalize_numbers
+
+__all__ = [
+    "REASONS",
+    "Window",
+    "CleanEvents",
+    "clean_events",
+    "aggregate_events",
+    "combine_partials",
+    "split_partial",
+    "finalize_edges",
+    "service_hub_mask",
+    "tie_strength",
+    "partial_columns",
+    "weigh_edges",
+    "edges_to_arrow",
+]
+
+#: Reasons a CDR row is quarantined, in the order they are checked (a row gets the first).
+REASONS = (
+    "null_number",
+    "non_numeric_number",
+    "number_too_long",
+    "null_timestamp",
+    "outside_window",
+    "unknown_event_type",
+    "null_duration",
+    "negative_duration",
+    "self_call",
+    "duplicate_cdr_id",
+)
+_CODE = {r: i + 1 for i, r in enumerate(REASONS)}
+_NUMBER_REASON = np.array([0, _CODE["null_number"], _CODE["non_numeric_number"], _CODE["number_too_long"]], dtype=np.int8)
+DUPLICATE = _CODE["duplicate_cdr_id"]
+
+_SCALARS = ("calls_ab", "calls_ba", "sms_ab", "sms_ba", "duration_s", "first_ts", "last_ts",
+            "n_evening_weekend", "n_working")
+
+
+def partial_columns(n_words: int) -> list[str]:
+    """Column names of a partial aggregate with ``n_words`` day-bitmask words."""
+    return ["a", "b", *_SCALARS, *(f"days_{i}" for i in range(n_words))]
+
+
+@dataclass(frozen=True)
+class Window:
+    """The analysis window ``[as_of - lookback_days, as_of)`` in local calendar days.
+
+    >>> w = Window(dt.date(2026, 3, 1), 31)
+    >>> w.start_date, w.n_words, w.end_utc - w.start_utc == 31 * 86400
+    (datetime.date(2026, 1, 29), 1, True)
+    """
+
+    as_of: dt.date
+    lookback_days: int
+    timezone: str = "UTC"
+
+    @property
+    def start_date(self) -> dt.date:
+        return self.as_of - dt.timedelta(days=self.lookback_days)
+
+    def _utc(self, day: dt.date) -> int:
+        local = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(self.timezone))
+        return int(local.timestamp())
+
+    @cached_property
+    def start_utc(self) -> int:
+        return self._utc(self.start_date)
+
+    @cached_property
+    def end_utc(self) -> int:
+        return self._utc(self.as_of)
+
+    @property
+    def local_start(self) -> int:
+        """The window start as naive local epoch seconds (for day and hour arithmetic)."""
+        return int((self.start_date - dt.date(1970, 1, 1)).days) * 86400
+
+    @property
+    def n_words(self) -> int:
+        return (self.lookback_days + 63) // 64
+
+
+@dataclass
+class CleanEvents:
+    """One partition after validation.
+
+    ``reason`` has one code per input row (0 = used, else ``REASONS[code-1]``); the other
+    arrays hold the used rows only.
+    """
+
+    reason: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    reverse: np.ndarray  # the caller is b
+    is_sms: np.ndarray
+    duration: np.ndarray
+    ts: np.ndarray  # UTC epoch seconds
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome: ``{"used": n, reason: n, ...}`` (every reason present)."""
+        c = np.bincount(self.reason, minlength=len(REASONS) + 1)
+        return {"used": int(c[0]), **{r: int(c[i + 1]) for i, r in enumerate(REASONS)}}
+
+
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray | None:
+    return table.column(name) if name in table.column_names else None
+
+
+def _timestamps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_date(col.type):
+        col = pc.cast(col, pa.timestamp("s"))
+    if not pa.types.is_timestamp(col.type):
+        raise TypeError(f"start_time must be a timestamp, got {col.type}")
+    if col.type.unit != "s":
+        col = pc.cast(col, pa.timestamp("s", tz=col.type.tz), safe=False)
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    secs = pc.fill_null(col.cast(pa.int64()), 0).to_numpy()
+    return secs, valid
+
+
+def _event_types(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if col is None:
+        raise TypeError("event_type column is missing")
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    norm = pc.utf8_lower(pc.utf8_trim_whitespace(col))
+    is_voice = pc.fill_null(pc.equal(norm, "voice"), False).to_numpy(zero_copy_only=False)
+    is_sms = pc.fill_null(pc.equal(norm, "sms"), False).to_numpy(zero_copy_only=False)
+    return is_voice | is_sms, is_sms
+
+
+def _durations(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        raise TypeError(f"duration_s must be an integer, got {col.type}")
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_floating(col.type):
+        vals = pc.fill_null(col, 0.0).to_numpy()
+        valid &= np.isfinite(vals)
+        dur = np.where(valid, np.floor(vals), 0).astype(np.int64)
+    else:
+        dur = pc.fill_null(col.cast(pa.int64()), 0).to_numpy()
+    return dur, valid
+
+
+def clean_events(table: pa.Table, window: Window, numbers: NumberConfig = NumberConfig(),
+                 duplicate: np.ndarray | None = None) -> CleanEvents:
+    """Validate and normalise one batch of CDR rows (contract column names).
+
+    Parameters
+    ----------
+    table : pyarrow.Table with ``caller, callee, start_time, duration_s, event_type``
+    window : Window of the analysis
+    numbers : NumberConfig for normalisation
+    duplicate : optional bool array, True for rows that are a repeat of a ``cdr_id`` kept elsewhere
+
+    Examples
+    --------
+    >>> t = pa.table({"caller": ["111", "222", "x", "111"], "callee": ["222", "111", "333", "111"],
+    ...     "start_time": pa.array([dt.datetime(2026, 1, 2, 10)] * 4, pa.timestamp("s")),
+    ...     "duration_s": [60, 30, 5, 5], "event_type": ["voice", "sms", "voice", "voice"]})
+    >>> c = clean_events(t, Window(dt.date(2026, 1, 3), 7))
+    >>> c.counts()["used"], c.counts()["non_numeric_number"], c.counts()["self_call"]
+    (2, 1, 1)
+    >>> c.reverse.tolist(), c.is_sms.tolist()
+    ([False, True], [False, True])
+    """
+    n = table.num_rows
+    caller, s_caller = normalize_numbers(table.column("caller"), numbers)
+    callee, s_callee = normalize_numbers(table.column("callee"), numbers)
+    reason = _NUMBER_REASON[s_caller]
+    reason = np.where(reason == 0, _NUMBER_REASON[s_callee], reason)
+
+    ts, ts_valid = _timestamps(table.column("start_time"))
+    known, is_sms = _event_types(_column(table, "event_type"), n)
+    dur, dur_valid = _durations(table.column("duration_s"))
+    in_window = (ts >= window.start_utc) & (ts < window.end_utc)
+
+    # Later checks only fill rows still unflagged, so each row keeps its first reason.
+    for code, bad in (
+        (_CODE["null_timestamp"], ~ts_valid),
+        (_CODE["outside_window"], ~in_window),
+        (_CODE["unknown_event_type"], ~known),
+        (_CODE["null_duration"], ~dur_valid),
+        (_CODE["negative_duration"], dur < 0),
+        (_CODE["self_call"], caller == callee),
+        (DUPLICATE, duplicate if duplicate is not None else np.zeros(n, bool)),
+    ):
+        reason = np.where((reason == 0) & bad, np.int8(code), reason)
+    reason = reason.astype(np.int8)
+
+    ok = reason == 0
+    ca, cb = caller[ok], callee[ok]
+    reverse = ca > cb
+    return CleanEvents(
+        reason=reason,
+        a=np.where(reverse, cb, ca),
+        b=np.where(reverse, ca, cb),
+        reverse=reverse,
+        is_sms=is_sms[ok],
+        duration=dur[ok],
+        ts=ts[ok],
+    )
+
+
+def _local_seconds(ts: np.ndarray, timezone: str) -> np.ndarray:
+    if timezone == "UTC" or ts.size == 0:
+        return ts
+    aware = pa.array(ts, type=pa.timestamp("s", tz=timezone))
+    return pc.local_timestamp(aware).cast(pa.int64()).to_numpy()
+
+
+def _group_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense group id per row, and the (a, b) of each group, by hashing (no sort)."""
+    n = a.size
+    codes, uniq = pd.factorize(np.concatenate([a, b]))
+    m = np.int64(max(len(uniq), 1))
+    pair = codes[:n].astype(np.int64) * m + codes[n:]
+    group, upair = pd.factorize(pair)
+    return group.astype(np.int64), uniq[upair // m], uniq[upair % m]
+
+
+def aggregate_events(clean: CleanEvents, window: Window, ties: TieConfig = TieConfig()) -> pd.DataFrame:
+    """Aggregate the used rows of one partition to one row per undirected pair.
+
+    >>> t = pa.table({"caller": ["111", "222", "111"], "callee": ["222", "111", "222"],
+    ...     "start_time": pa.array([dt.datetime(2026, 1, 2, 20), dt.datetime(2026, 1, 2, 21),
+    ...                             dt.datetime(2026, 1, 1, 10)], pa.timestamp("s")),
+    ...     "duration_s": [60, 0, 30], "event_type": ["voice", "sms", "voice"]})
+    >>> w = Window(dt.date(2026, 1, 3), 7)
+    >>> p = aggregate_events(clean_events(t, w), w)
+    >>> p[["calls_ab", "sms_ba", "duration_s", "n_evening_weekend"]].values.tolist()
+    [[2, 1, 90, 2]]
+    """
+    group, ga, gb = _group_pairs(clean.a, clean.b)
+    local = _local_seconds(clean.ts, window.timezone)
+    hour = (local // 3600) % 24
+    dow = ((local // 86400) + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+    weekend = np.isin(dow, np.array(ties.weekend_days, dtype=np.int64))
+    evening = (hour >= ties.evening_start_hour) | (hour < ties.morning_end_hour)
+    working = ~weekend & (hour >= ties.work_start_hour) & (hour < ties.work_end_hour)
+    day = np.clip((local - window.local_start) // 86400, 0, window.lookback_days - 1)
+    values = _k._aggregate_events(
+        group, int(ga.size), clean.reverse, clean.is_sms, clean.duration, clean.ts, day,
+        evening | weekend, working, window.n_words,
+    )
+    return _frame(ga, gb, values, window.n_words)
+
+
+def _frame(a, b, values, n_words) -> pd.DataFrame:
+    cols = partial_columns(n_words)
+    data = {"a": a, "b": b}
+    for j, c in enumerate(cols[2:]):
+        data[c] = values[:, j]
+    return pd.DataFrame(data, columns=cols)
+
+
+def empty_partial(n_words: int) -> pd.DataFrame:
+    """A partial aggregate with no rows (the ``meta`` of partial frames)."""
+    return _frame(np.empty(0, np.int64), np.empty(0, np.int64),
+                  np.empty((0, len(_SCALARS) + n_words), np.int64), n_words)
+
+
+def combine_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Combine partial aggregates of the same pairs (sums, min/max times, OR of day bits).
+
+    The result is sorted by ``(a, b)`` so it does not depend on the order of ``parts``.
+    """
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        raise ValueError("combine_partials needs at least one non-empty partial")
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    n_words = df.shape[1] - 2 - len(_SCALARS)
+    a = df["a"].to_numpy(np.int64)
+    b = df["b"].to_numpy(np.int64)
+    group, ga, gb = _group_pairs(a, b)
+    values = np.ascontiguousarray(df.iloc[:, 2:].to_numpy(np.int64))
+    out = _k._combine_partials(group, int(ga.size), values)
+    order = np.lexsort((gb, ga))
+    return _frame(ga[order], gb[order], out[order], n_words)
+
+
+def split_partial(part: pd.DataFrame, n_buckets: int) -> list[pd.DataFrame]:
+    """Split a partial by a hash of its pair into ``n_buckets`` (the shuffle's map side)."""
+    a = part["a"].to_numpy(np.int64).view(np.uint64)
+    b = part["b"].to_numpy(np.int64).view(np.uint64)
+    h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
+    bucket = ((h >> np.uint64(33)) % np.uint64(n_buckets)).astype(np.int64)
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(n_buckets + 1))
+    return [part.iloc[order[bounds[i]:bounds[i + 1]]].reset_index(drop=True) for i in range(n_buckets)]
+
+
+def finalize_edges(combined: pd.DataFrame) -> pd.DataFrame:
+    """Turn combined partials into the tie table (number keys, no weight yet).
+
+    Columns: ``a, b, calls, sms, duration_s, active_days, reciprocal, calls_ab, calls_ba,
+    sms_ab, sms_ba, first_seen, last_seen, evening_weekend_share, working_hours_share``.
+    """
+    n_words = combined.shape[1] - 2 - len(_SCALARS)
+    words = np.ascontiguousarray(combined[[f"days_{i}" for i in range(n_words)]].to_numpy(np.int64))
+    calls_ab, calls_ba = combined["calls_ab"].to_numpy(), combined["calls_ba"].to_numpy()
+    sms_ab, sms_ba = combined["sms_ab"].to_numpy(), combined["sms_ba"].to_numpy()
+    events = calls_ab + calls_ba + sms_ab + sms_ba
+    share = lambda x: x / np.maximum(events, 1)  # noqa: E731
+    return pd.DataFrame({
+        "a": combined["a"].to_numpy(),
+        "b": combined["b"].to_numpy(),
+        "calls": calls_ab + calls_ba,
+        "sms": sms_ab + sms_ba,
+        "duration_s": combined["duration_s"].to_numpy(),
+        "active_days": _k._popcount_rows(words),
+        "reciprocal": ((calls_ab + sms_ab) > 0) & ((calls_ba + sms_ba) > 0),
+        "calls_ab": calls_ab,
+        "calls_ba": calls_ba,
+        "sms_ab": sms_ab,
+        "sms_ba": sms_ba,
+        "first_seen": combined["first_ts"].to_numpy(),
+        "last_seen": combined["last_ts"].to_numpy(),
+        "evening_weekend_share": share(combined["n_evening_weekend"].to_numpy()),
+        "working_hours_share": share(combined["n_working"].to_numpy()),
+    })
+
+
+def service_hub_mask(src: np.ndarray, dst: np.ndarray, out_ab: np.ndarray, out_ba: np.ndarray,
+                     n_nodes: int, ties: TieConfig = TieConfig()) -> np.ndarray:
+    """Flag service-like hubs: reached by many distinct numbers, answering almost none.
+
+    ``src, dst`` are dense node ids of each pair, ``out_ab / out_ba`` event counts per direction.
+
+    >>> src = np.zeros(300, np.int64); dst = np.arange(1, 301)
+    >>> hub = service_hub_mask(src, dst, np.zeros(300), np.ones(300), 301)
+    >>> bool(hub[0]), int(hub.sum())
+    (True, 1)
+    """
+    in_a = out_ba > 0  # b reached a
+    in_b = out_ab > 0
+    both = in_a & in_b
+    contacts_in = np.bincount(src[in_a], minlength=n_nodes) + np.bincount(dst[in_b], minlength=n_nodes)
+    replies = np.bincount(src[both], minlength=n_nodes) + np.bincount(dst[both], minlength=n_nodes)
+    return (contacts_in >= ties.hub_min_contacts) & (
+        replies <= ties.hub_max_reply_share * np.maximum(contacts_in, 1)
+    )
+
+
+def tie_strength(edges: pd.DataFrame, ties: TieConfig = TieConfig()) -> np.ndarray:
+    """Tie strength of each pair (see :class:`~socialgraph.config.TieConfig` for the formula).
+
+    >>> e = pd.DataFrame({"calls_ab": [5, 5], "calls_ba": [5, 0], "sms_ab": [0, 0], "sms_ba": [0, 0],
+    ...                   "duration_s": [600, 600], "active_days": [4, 4]})
+    >>> w = tie_strength(e)
+    >>> bool(w[0] > 3 * w[1])  # reciprocal beats one-way at the same volume
+    True
+    """
+    out = edges["calls_ab"].to_numpy() + edges["sms_ab"].to_numpy()
+    inn = edges["calls_ba"].to_numpy() + edges["sms_ba"].to_numpy()
+    calls = edges["calls_ab"].to_numpy() + edges["calls_ba"].to_numpy()
+    sms = edges["sms_ab"].to_numpy() + edges["sms_ba"].to_numpy()
+    intensity = (
+        ties.w_calls * np.log1p(calls)
+        + ties.w_sms * np.log1p(sms)
+        + ties.w_duration * np.log1p(edges["duration_s"].to_numpy() / 60.0)
+        + ties.w_days * np.log1p(edges["active_days"].to_numpy())
+    )
+    balance = np.minimum(out, inn) / np.maximum(np.maximum(out, inn), 1)
+    return intensity * (ties.one_way_factor + (1.0 - ties.one_way_factor) * balance)
+
+
+def weigh_edges(edges: pd.DataFrame, ties: TieConfig = TieConfig()) -> tuple[pd.DataFrame, np.ndarray]:
+    """Add ``weight`` and ``service_hub`` to a finalised tie table; return it and the hub keys.
+
+    Ties touching a service hub keep their counts but get weight 0.
+    """
+    from .graph import dense_ids
+
+    a = edges["a"].to_numpy(np.int64)
+    b = edges["b"].to_numpy(np.int64)
+    keys, src, dst = dense_ids(a, b)
+    out_ab = edges["calls_ab"].to_numpy() + edges["sms_ab"].to_numpy()
+    out_ba = edges["calls_ba"].to_numpy() + edges["sms_ba"].to_numpy()
+    hub = service_hub_mask(src, dst, out_ab, out_ba, keys.size, ties)
+    touches_hub = hub[src] | hub[dst]
+    edges = edges.assign(
+        weight=np.where(touches_hub, 0.0, tie_strength(edges, ties)),
+        service_hub=touches_hub,
+    )
+    return edges, keys[hub]
+
+
+def edges_to_arrow(edges: pd.DataFrame) -> pa.Table:
+    """The tie table as written to ``edges.parquet``: msisdn strings, timestamps, contract order."""
+    from .numbers import format_numbers
+    from .schema import EDGES
+
+    cols = {}
+    for f in EDGES:
+        if f.name in ("a", "b"):
+            cols[f.name] = format_numbers(edges[f.name].to_numpy(np.int64))
+        elif pa.types.is_timestamp(f.type):
+            cols[f.name] = pa.array(edges[f.name].to_numpy(np.int64), pa.int64()).cast(f.type)
+        else:
+            cols[f.name] = pa.array(edges[f.name].to_numpy(), type=f.type)
+    return pa.table(cols, schema=EDGES)
