@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 
 from socialgraph.config import JobConfig
-from socialgraph.ties import Window, combine_partials, empty_partial, finalize_edges, split_partial
+from socialgraph.ties import (
+    Window,
+    combine_partials,
+    empty_partial,
+    finalize_edges,
+    range_boundaries,
+    sort_pairs,
+    split_partial,
+)
 
 from .ingest import CdrSource, process_partition, resolve_duplicates, sum_counts
 
@@ -22,12 +30,20 @@ def _combine_bucket(*pieces: pd.DataFrame, n_words: int) -> pd.DataFrame:
     nonempty = [p for p in pieces if len(p)]
     if not nonempty:
         return finalize_edges(empty_partial(n_words))
-    return finalize_edges(combine_partials(nonempty))
+    return finalize_edges(sort_pairs(combine_partials(nonempty)))
 
 
 def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
-               compute, n_buckets: int, quarantine_dir: str | None) -> tuple[pd.DataFrame, dict]:
-    """Run ingest + pair aggregation; return the tie table (number keys) and quality counts."""
+               compute, n_buckets: int, quarantine_dir: str | None,
+               balance_keys: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
+    """Run ingest + pair aggregation; return the tie table (number keys) and quality counts.
+
+    Pairs are range-partitioned by their ``a`` key into ``n_buckets``, split at quantiles of
+    ``balance_keys`` (the subscriber numbers: most pairs have an on-net ``a``), so each
+    bucket is combined and sorted on a worker and the buckets concatenate into a sorted table.
+    """
+    boundaries = range_boundaries(balance_keys if balance_keys is not None else np.empty(0, np.int64), n_buckets)
+    n_buckets = boundaries.size + 1
     parts = source.ddf.to_delayed()
     processed = [
         dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids, quarantine_dir)
@@ -36,13 +52,11 @@ def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.nd
     dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg, quarantine_dir)
     partials = [p[0] for p in processed] + [dups[0]]
     counts = [p[1] for p in processed] + [dups[1]]
-    split = [dask.delayed(split_partial, nout=n_buckets)(p, n_buckets) for p in partials]
+    split = [dask.delayed(split_partial, nout=n_buckets)(p, boundaries) for p in partials]
     combined = [
         dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words)
         for k in range(n_buckets)
     ]
     buckets, counts = compute(combined, counts, label="build call graph")
     edges = pd.concat(buckets, ignore_index=True)
-    order = np.lexsort((edges["b"].to_numpy(), edges["a"].to_numpy()))
-    edges = edges.iloc[order].reset_index(drop=True)
     return edges, sum_counts(counts)

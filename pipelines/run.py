@@ -137,10 +137,11 @@ def run_job(spec: JobSpec) -> dict:
             qtmp = out / f".{catalog.QUARANTINE}.tmp-{manifest['run_id'][:8]}"
             shutil.rmtree(qtmp, ignore_errors=True)
             ensure_dir(qtmp)
-        n_buckets = cfg.ingest.combine_partitions or max(2, total_threads(client))
+        # Two buckets per thread: an uneven bucket then delays the combine by half as much.
+        n_buckets = cfg.ingest.combine_partitions or 2 * total_threads(client)
         with stages.stage("graph") as st:
             edges, quality = build_ties(source, window, cfg, dup_ids, compute, n_buckets,
-                                        None if qtmp is None else str(qtmp))
+                                        None if qtmp is None else str(qtmp), balance_keys=sub_keys)
             st["rows_in"] = quality["rows_in"]
             st["rows_used"] = quality["rows_used"]
             st["edges"] = len(edges)

@@ -37,6 +37,8 @@ __all__ = [
     "aggregate_events",
     "combine_partials",
     "split_partial",
+    "range_boundaries",
+    "sort_pairs",
     "finalize_edges",
     "service_hub_mask",
     "tie_strength",
@@ -240,13 +242,8 @@ def _local_seconds(ts: np.ndarray, timezone: str) -> np.ndarray:
 
 
 def _group_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dense group id per row, and the (a, b) of each group, by hashing (no sort)."""
-    n = a.size
-    codes, uniq = pd.factorize(np.concatenate([a, b]))
-    m = np.int64(max(len(uniq), 1))
-    pair = codes[:n].astype(np.int64) * m + codes[n:]
-    group, upair = pd.factorize(pair)
-    return group.astype(np.int64), uniq[upair // m], uniq[upair % m]
+    """Dense group id per row (first-appearance order), and the (a, b) of each group."""
+    return _k._group_pairs(np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64))
 
 
 def aggregate_events(clean: CleanEvents, window: Window, ties: TieConfig = TieConfig()) -> pd.DataFrame:
@@ -293,7 +290,8 @@ def empty_partial(n_words: int) -> pd.DataFrame:
 def combine_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Combine partial aggregates of the same pairs (sums, min/max times, OR of day bits).
 
-    The result is sorted by ``(a, b)`` so it does not depend on the order of ``parts``.
+    Pairs come out in order of first appearance; callers that need an order independent of
+    the partitioning sort the final table (see :func:`sort_pairs`).
     """
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -305,19 +303,46 @@ def combine_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
     group, ga, gb = _group_pairs(a, b)
     values = np.ascontiguousarray(df.iloc[:, 2:].to_numpy(np.int64))
     out = _k._combine_partials(group, int(ga.size), values)
-    order = np.lexsort((gb, ga))
-    return _frame(ga[order], gb[order], out[order], n_words)
+    return _frame(ga, gb, out, n_words)
 
 
-def split_partial(part: pd.DataFrame, n_buckets: int) -> list[pd.DataFrame]:
-    """Split a partial by a hash of its pair into ``n_buckets`` (the shuffle's map side)."""
-    a = part["a"].to_numpy(np.int64).view(np.uint64)
-    b = part["b"].to_numpy(np.int64).view(np.uint64)
-    h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
-    bucket = ((h >> np.uint64(33)) % np.uint64(n_buckets)).astype(np.int64)
+def range_boundaries(sample_keys: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Split points that cut ``sample_keys`` into ``n_buckets`` ranges of about equal size.
+
+    Pairs are routed to buckets by their ``a`` key, so concatenating the sorted buckets in order
+    gives a globally sorted tie table. The split points only balance the work: any split points
+    give the same final table.
+
+    >>> range_boundaries(np.arange(100), 4).tolist()
+    [25, 50, 75]
+    """
+    if n_buckets < 1:
+        raise ValueError("range_boundaries: n_buckets must be >= 1")
+    keys = np.sort(np.asarray(sample_keys, np.int64))
+    if keys.size == 0:
+        return np.empty(0, np.int64)
+    q = (np.arange(1, n_buckets) * keys.size) // n_buckets
+    return np.unique(keys[q])
+
+
+def split_partial(part: pd.DataFrame, boundaries: np.ndarray) -> list[pd.DataFrame]:
+    """Split a partial by the range of its ``a`` key (the shuffle's map side).
+
+    Returns ``len(boundaries) + 1`` frames; bucket ``i`` holds ``boundaries[i-1] <= a <
+    boundaries[i]``.
+    """
+    a = part["a"].to_numpy(np.int64)
+    bucket = np.searchsorted(boundaries, a, side="right")
+    n_buckets = boundaries.size + 1
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(n_buckets + 1))
     return [part.iloc[order[bounds[i]:bounds[i + 1]]].reset_index(drop=True) for i in range(n_buckets)]
+
+
+def sort_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Sort a pair table by ``(a, b)``: the one order every output uses."""
+    order = np.lexsort((df["b"].to_numpy(), df["a"].to_numpy()))
+    return df.iloc[order].reset_index(drop=True)
 
 
 def finalize_edges(combined: pd.DataFrame) -> pd.DataFrame:

@@ -77,3 +77,48 @@ def _popcount_rows(words):
                 s += 1
         out[i] = s
     return out
+
+
+@njit
+def _mix(a, b):
+    x = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(b) * np.uint64(0xC2B2AE3D27D4EB4F)
+    x ^= x >> np.uint64(29)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(32)
+    return x
+
+
+@njit
+def _group_pairs(a, b):
+    """Exact grouping of (a, b) pairs with an open-addressing hash table.
+
+    Returns the group id of each row (in order of first appearance) and each group's (a, b).
+    """
+    n = a.shape[0]
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    slots = np.full(cap, -1, dtype=np.int64)
+    group = np.empty(n, dtype=np.int64)
+    ga = np.empty(n, dtype=np.int64)
+    gb = np.empty(n, dtype=np.int64)
+    ng = 0
+    for i in range(n):
+        ai = a[i]
+        bi = b[i]
+        h = _mix(ai, bi) & mask
+        while True:
+            g = slots[h]
+            if g == -1:
+                slots[h] = ng
+                ga[ng] = ai
+                gb[ng] = bi
+                group[i] = ng
+                ng += 1
+                break
+            if ga[g] == ai and gb[g] == bi:
+                group[i] = g
+                break
+            h = (h + np.uint64(1)) & mask
+    return group, ga[:ng].copy(), gb[:ng].copy()

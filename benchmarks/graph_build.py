@@ -1,0 +1,200 @@
+"""Graph build: socialgraph vs DuckDB vs Polars on the same CDR files, same 2 cores.
+
+    python benchmarks/graph_build.py                      # 1M subscribers (~20M rows)
+    python benchmarks/graph_build.py --subscribers 50000  # a quick look
+
+Each engine runs in its own process (peak memory = the whole process tree, Dask workers
+included) on a synthetic operator written once under ``benchmarks/data/``. All three do the
+same job: read the CDR Parquet, normalise numbers (``+86`` / ``0086``), drop invalid rows
+(bad numbers, negative durations, non voice/SMS events, self-calls), keep one row per
+``cdr_id``, and aggregate undirected pairs to calls, SMS, total duration and distinct active
+days. Their outputs are checked to agree (number of ties, total calls, total days) before the
+times are compared. socialgraph's time is the graph stage on an already-started local
+cluster (cluster start-up is printed separately); the peers' time includes nothing but their
+query. The peers need ``pip install -e '.[bench]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _measure import run_measured  # noqa: E402
+
+VALID = r"^(\+86|0086)?[0-9]{1,17}$"
+
+
+def _peer_sql(cdr_glob: str, start: str, end: str) -> str:
+    norm = lambda c: f"regexp_replace(trim({c}), '^(\\+86|0086)', '')"  # noqa: E731
+    return f"""
+    WITH raw AS (
+      SELECT {norm('caller')} AS x, {norm('callee')} AS y, start_time, duration_s,
+             lower(trim(event_type)) AS et, cdr_id
+      FROM read_parquet('{cdr_glob}', hive_partitioning = false)
+      WHERE regexp_full_match(trim(caller), '{VALID}') AND regexp_full_match(trim(callee), '{VALID}')
+        AND start_time >= TIMESTAMP '{start}' AND start_time < TIMESTAMP '{end}'
+        AND lower(trim(event_type)) IN ('voice', 'sms') AND duration_s >= 0
+    ), dedup AS (
+      SELECT * FROM raw WHERE x <> y
+      QUALIFY row_number() OVER (PARTITION BY cdr_id ORDER BY start_time, x, y) = 1
+    )
+    SELECT least(x, y) AS a, greatest(x, y) AS b,
+           count(*) FILTER (WHERE et = 'voice') AS calls,
+           count(*) FILTER (WHERE et = 'sms') AS sms,
+           sum(CASE WHEN et = 'voice' THEN duration_s ELSE 0 END) AS duration_s,
+           count(DISTINCT CAST(start_time AS DATE)) AS active_days
+    FROM dedup GROUP BY 1, 2
+    """
+
+
+def run_duckdb(data: Path, start: str, end: str) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    t0 = time.perf_counter()
+    sql = _peer_sql(str(data / "cdr" / "**" / "*.parquet"), start, end)
+    r = con.execute(f"SELECT count(*), sum(calls), sum(active_days) FROM ({sql})").fetchone()
+    return {"seconds": time.perf_counter() - t0, "ties": r[0], "calls": int(r[1]), "days": int(r[2])}
+
+
+def run_polars(data: Path, start: str, end: str) -> dict:
+    os.environ["POLARS_MAX_THREADS"] = "2"
+    import datetime as dt
+
+    import polars as pl
+
+    t0 = time.perf_counter()
+    strip = lambda c: pl.col(c).str.strip_chars().str.replace(r"^(\+86|0086)", "")  # noqa: E731
+    lf = (
+        pl.scan_parquet(str(data / "cdr" / "**" / "*.parquet"), hive_partitioning=False)
+        .filter(
+            pl.col("caller").str.strip_chars().str.contains(VALID)
+            & pl.col("callee").str.strip_chars().str.contains(VALID)
+            & (pl.col("start_time") >= dt.datetime.fromisoformat(start))
+            & (pl.col("start_time") < dt.datetime.fromisoformat(end))
+            & pl.col("event_type").str.strip_chars().str.to_lowercase().is_in(["voice", "sms"])
+            & (pl.col("duration_s") >= 0)
+        )
+        .with_columns(x=strip("caller"), y=strip("callee"),
+                      et=pl.col("event_type").str.strip_chars().str.to_lowercase())
+        .filter(pl.col("x") != pl.col("y"))
+        .sort(["cdr_id", "start_time", "x", "y"])
+        .unique(subset=["cdr_id"], keep="first", maintain_order=False)
+        .with_columns(a=pl.min_horizontal("x", "y"), b=pl.max_horizontal("x", "y"),
+                      day=pl.col("start_time").dt.date())
+        .group_by(["a", "b"])
+        .agg(
+            calls=(pl.col("et") == "voice").sum(),
+            sms=(pl.col("et") == "sms").sum(),
+            duration_s=pl.when(pl.col("et") == "voice").then(pl.col("duration_s")).otherwise(0).sum(),
+            active_days=pl.col("day").n_unique(),
+        )
+    )
+    df = lf.collect(engine="streaming")
+    return {"seconds": time.perf_counter() - t0, "ties": df.height, "calls": int(df["calls"].sum()),
+            "days": int(df["active_days"].sum())}
+
+
+def run_ours(data: Path, as_of: str, lookback: int) -> dict:
+    import datetime as dt
+
+    from pipelines.cluster import dask_client, make_compute, total_threads
+    from pipelines.config_file import load_config
+    from pipelines.graph_build import build_ties
+    from pipelines.ingest import open_cdrs, scan
+    from socialgraph.ties import Window, weigh_edges
+
+    cfg = load_config(data / "job.yaml")
+    t0 = time.perf_counter()
+    with dask_client(None, cfg.cluster) as client:
+        t_cluster = time.perf_counter() - t0
+        client.run(lambda: __import__("socialgraph.kernels.ties"))  # warm imports, like the peers' own
+        compute = make_compute(client, show_progress=False)
+        t1 = time.perf_counter()
+        source = open_cdrs(str(data / "cdr"), cfg)
+        _, dup_ids = scan(source, compute, need_max_ts=False, now=dt.datetime.now(dt.timezone.utc))
+        window = Window(dt.date.fromisoformat(as_of), lookback)
+        edges, quality = build_ties(source, window, cfg, dup_ids, compute,
+                                    max(2, total_threads(client)), None)
+        edges, _ = weigh_edges(edges, cfg.ties)
+        seconds = time.perf_counter() - t1
+    return {"seconds": seconds, "cluster_start_s": t_cluster, "ties": len(edges),
+            "calls": int(edges["calls"].sum()), "days": int(edges["active_days"].sum()),
+            "rows_in": quality["rows_in"]}
+
+
+def ensure_data(n_subscribers: int, weeks: int) -> Path:
+    data = HERE / "data" / f"synth-{n_subscribers}-{weeks}w"
+    if not (data / "job.yaml").exists():
+        from pipelines.synth_io import write_synthetic
+        from socialgraph.synth import SynthConfig
+
+        print(f"generating synthetic operator in {data} ...", file=sys.stderr)
+        write_synthetic(data, SynthConfig(n_subscribers=n_subscribers, weeks=weeks))
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--subscribers", type=int, default=1_000_000)
+    ap.add_argument("--weeks", type=int, default=12)
+    ap.add_argument("--engine", choices=["ours", "duckdb", "polars"], help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--as-of", help=argparse.SUPPRESS)
+    ap.add_argument("--lookback", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--skip", nargs="*", default=[], help="engines to leave out")
+    args = ap.parse_args()
+
+    if args.engine:  # child mode: one engine, one JSON line
+        import datetime as dt
+
+        data = Path(args.data)
+        as_of = dt.date.fromisoformat(args.as_of)
+        start = (as_of - dt.timedelta(days=args.lookback)).isoformat()
+        if args.engine == "ours":
+            res = run_ours(data, args.as_of, args.lookback)
+        elif args.engine == "duckdb":
+            res = run_duckdb(data, start, args.as_of)
+        else:
+            res = run_polars(data, start, args.as_of)
+        print(json.dumps(res))
+        return
+
+    data = ensure_data(args.subscribers, args.weeks)
+    import yaml  # noqa: F401
+    from socialgraph.synth import SynthConfig
+
+    sc = SynthConfig(n_subscribers=args.subscribers, weeks=args.weeks)
+    import datetime as dt
+
+    as_of = (sc.start_date + dt.timedelta(days=7 * sc.weeks)).isoformat()
+    lookback = 7 * sc.weeks
+    results = {}
+    for engine in ("ours", "duckdb", "polars"):
+        if engine in args.skip:
+            continue
+        print(f"running {engine} ...", file=sys.stderr)
+        results[engine] = run_measured([__file__, "--engine", engine, "--data", str(data),
+                                        "--as-of", as_of, "--lookback", str(lookback)])
+    base = results.get("duckdb", {}).get("seconds")
+    print(f"\ngraph build on {data.name}: {results.get('ours', {}).get('rows_in', 0):,} CDR rows, 2 cores\n")
+    print(f"{'engine':<12}{'seconds':>10}{'ratio/duckdb':>14}{'peak GiB':>10}{'ties':>12}{'calls':>14}{'days':>14}")
+    for name, r in results.items():
+        ratio = f"{r['seconds'] / base:.2f}" if base else "-"
+        print(f"{name:<12}{r['seconds']:>10.2f}{ratio:>14}{r['peak_rss_gib']:>10.2f}{r['ties']:>12,}{r['calls']:>14,}{r['days']:>14,}")
+    if "ours" in results:
+        print(f"\n(ours: local cluster start-up {results['ours']['cluster_start_s']:.1f} s, not included)")
+    agree = {(r["ties"], r["calls"], r["days"]) for r in results.values()}
+    print("outputs agree" if len(agree) == 1 else f"OUTPUTS DIFFER: {agree}")
+
+
+if __name__ == "__main__":
+    main()
