@@ -126,8 +126,9 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
                                     max(2, total_threads(client)), None)
         edges, _ = weigh_edges(edges, cfg.ties)
         seconds = time.perf_counter() - t1
-    return {"seconds": seconds, "cluster_start_s": t_cluster, "ties": len(edges),
-            "calls": int(edges["calls"].sum()), "days": int(edges["active_days"].sum()),
+    return {"seconds": seconds, "cluster_start_s": t_cluster, "ties": edges.num_rows,
+            "calls": int(edges.column("calls").to_numpy().sum()),
+            "days": int(edges.column("active_days").to_numpy().sum()),
             "rows_in": quality["rows_in"]}
 
 

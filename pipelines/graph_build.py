@@ -10,32 +10,32 @@ from __future__ import annotations
 
 import dask
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from socialgraph.config import JobConfig
 from socialgraph.ties import (
+    PairPartial,
     Window,
     combine_partials,
     empty_partial,
     finalize_edges,
     range_boundaries,
-    sort_pairs,
     split_partial,
 )
 
 from .ingest import CdrSource, process_partition, resolve_duplicates, sum_counts
 
 
-def _combine_bucket(*pieces: pd.DataFrame, n_words: int) -> pd.DataFrame:
+def _combine_bucket(*pieces: PairPartial, n_words: int) -> pa.Table:
     nonempty = [p for p in pieces if len(p)]
     if not nonempty:
         return finalize_edges(empty_partial(n_words))
-    return finalize_edges(sort_pairs(combine_partials(nonempty)))
+    return finalize_edges(combine_partials(nonempty))
 
 
 def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                compute, n_buckets: int, quarantine_dir: str | None,
-               balance_keys: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
+               balance_keys: np.ndarray | None = None) -> tuple[pa.Table, dict]:
     """Run ingest + pair aggregation; return the tie table (number keys) and quality counts.
 
     Pairs are range-partitioned by their ``a`` key into ``n_buckets``, split at quantiles of
@@ -58,5 +58,5 @@ def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.nd
         for k in range(n_buckets)
     ]
     buckets, counts = compute(combined, counts, label="build call graph")
-    edges = pd.concat(buckets, ignore_index=True)
+    edges = pa.concat_tables(buckets).combine_chunks()
     return edges, sum_counts(counts)

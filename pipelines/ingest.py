@@ -64,7 +64,8 @@ def open_cdrs(path: str, cfg: JobConfig) -> CdrSource:
         kw["blocksize"] = cfg.ingest.blocksize
     if "://" not in str(path):
         files = [str(Path(f)) for f in files]
-    ddf = dd.read_parquet(files, columns=read_cols, **kw)
+    # Arrow-backed columns: no conversion to NumPy blocks, nulls and timestamp units kept.
+    ddf = dd.read_parquet(files, columns=read_cols, dtype_backend="pyarrow", **kw)
     return CdrSource(path=str(path), files=files, columns=columns, rename=rename, ddf=ddf)
 
 

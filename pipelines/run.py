@@ -144,7 +144,7 @@ def run_job(spec: JobSpec) -> dict:
                                         None if qtmp is None else str(qtmp), balance_keys=sub_keys)
             st["rows_in"] = quality["rows_in"]
             st["rows_used"] = quality["rows_used"]
-            st["edges"] = len(edges)
+            st["edges"] = edges.num_rows
 
     if not quality["balanced"]:  # a bug, never bad input: refuse to publish
         raise RuntimeError(f"row accounting does not balance: {quality}")
@@ -152,7 +152,7 @@ def run_job(spec: JobSpec) -> dict:
     with stages.stage("ties") as st:
         edges, hub_keys = weigh_edges(edges, cfg.ties)
         graph = build_call_graph(
-            edges["a"].to_numpy(), edges["b"].to_numpy(), edges["weight"].to_numpy(),
+            edges.column("a").to_numpy(), edges.column("b").to_numpy(), edges.column("weight").to_numpy(),
             on_net_keys=sub_keys, home_prefixes=tuple(operators["home_prefixes"]),
             operators=operators["operators"], home_operator=operators["home_operator"],
             service_hub_keys=hub_keys,
@@ -168,11 +168,11 @@ def run_job(spec: JobSpec) -> dict:
         write_json(quality, out / catalog.QUALITY)
         if qtmp is not None:
             replace_dir(qtmp, out / catalog.QUARANTINE)
-        st["edges"] = len(edges)
+        st["edges"] = edges.num_rows
 
     manifest["stages"] = stages.stages
     manifest["rows"] = {"cdr_in": quality["rows_in"], "cdr_used": quality["rows_used"],
-                        "cdr_quarantined": quality["rows_quarantined"], "edges": len(edges),
+                        "cdr_quarantined": quality["rows_quarantined"], "edges": edges.num_rows,
                         "nodes": graph.n_nodes}
     manifest["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -187,8 +187,8 @@ def _nodes_table(graph):
     from socialgraph.schema import NODES
 
     deg = np.diff(graph.indptr)
-    strength = np.add.reduceat(graph.weights, graph.indptr[:-1]) if graph.weights.size else np.zeros(graph.n_nodes)
-    strength = np.where(deg > 0, strength, 0.0)
+    src = np.repeat(np.arange(graph.n_nodes), deg)
+    strength = np.bincount(src, weights=graph.weights, minlength=graph.n_nodes)
     n = graph.nodes
     return pa.table({
         "msisdn": pa.array(n["msisdn"].to_numpy(dtype=object), pa.string()),

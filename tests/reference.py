@@ -264,3 +264,38 @@ def reference_service_hubs(pairs: list[tuple[int, int]], out_ab: list[int], out_
     return {n for n, s in reached_by.items()
             if len(s) >= ties.hub_min_contacts
             and len(answered[n] & s) <= ties.hub_max_reply_share * len(s)}
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def assert_edges_equal_reference(edges, ref: pd.DataFrame, ties: TieConfig = TieConfig(),
+                                 check_weight: bool = True) -> None:
+    """Compare an ``edges.parquet`` table (pyarrow or pandas) with :func:`reference_edges`."""
+    import numpy as np
+
+    got = edges.to_pandas() if hasattr(edges, "to_pandas") else edges.copy()
+    assert list(got["a"]) == list(ref["a"]), "pairs differ"
+    assert list(got["b"]) == list(ref["b"]), "pairs differ"
+    for c in ("calls", "sms", "duration_s", "active_days", "calls_ab", "calls_ba", "sms_ab", "sms_ba"):
+        if c in got.columns:
+            assert [int(x) for x in got[c]] == [int(x) for x in ref[c]], c
+    assert [bool(x) for x in got["reciprocal"]] == [bool(x) for x in ref["reciprocal"]]
+    for c in ("first_seen", "last_seen"):
+        if c in got.columns:
+            secs = [int(pd.Timestamp(x).as_unit("ns").value) // 10**9 for x in got[c]]
+            assert secs == [int(x) for x in ref[c]], c
+    for c in ("evening_weekend_share", "working_hours_share"):
+        if c in got.columns:
+            np.testing.assert_allclose(got[c].to_numpy(float), ref[c].to_numpy(float), rtol=1e-12, err_msg=c)
+    if check_weight:
+        want = [reference_weight(r.calls_ab, r.calls_ba, r.sms_ab, r.sms_ba, r.duration_s,
+                                 r.active_days, ties) for r in ref.itertuples()]
+        hubs = reference_service_hubs(list(zip(ref["a"], ref["b"])),
+                                      list(ref["calls_ab"] + ref["sms_ab"]),
+                                      list(ref["calls_ba"] + ref["sms_ba"]), ties)
+        touches = np.array([a in hubs or b in hubs for a, b in zip(ref["a"], ref["b"])], dtype=bool)
+        if "service_hub" in got.columns:
+            assert got["service_hub"].to_numpy(bool).tolist() == touches.tolist(), "service_hub"
+        want = np.where(touches, 0.0, np.array(want, dtype=float))
+        np.testing.assert_allclose(got["weight"].to_numpy(float), want, rtol=1e-12, atol=0)

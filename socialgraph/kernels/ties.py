@@ -93,13 +93,15 @@ def _group_pairs(a, b):
     """Exact grouping of (a, b) pairs with an open-addressing hash table.
 
     Returns the group id of each row (in order of first appearance) and each group's (a, b).
+    Each table slot holds (a, b, group) side by side, so a probe touches one cache line.
     """
     n = a.shape[0]
     cap = 16
     while cap < 2 * n:
         cap *= 2
     mask = np.uint64(cap - 1)
-    slots = np.full(cap, -1, dtype=np.int64)
+    table = np.empty((cap, 3), dtype=np.int64)
+    table[:, 2] = -1
     group = np.empty(n, dtype=np.int64)
     ga = np.empty(n, dtype=np.int64)
     gb = np.empty(n, dtype=np.int64)
@@ -109,16 +111,87 @@ def _group_pairs(a, b):
         bi = b[i]
         h = _mix(ai, bi) & mask
         while True:
-            g = slots[h]
+            g = table[h, 2]
             if g == -1:
-                slots[h] = ng
+                table[h, 0] = ai
+                table[h, 1] = bi
+                table[h, 2] = ng
                 ga[ng] = ai
                 gb[ng] = bi
                 group[i] = ng
                 ng += 1
                 break
-            if ga[g] == ai and gb[g] == bi:
+            if table[h, 0] == ai and table[h, 1] == bi:
                 group[i] = g
                 break
             h = (h + np.uint64(1)) & mask
     return group, ga[:ng].copy(), gb[:ng].copy()
+
+
+@njit
+def _order_runs_by_b(order, a, b):
+    """Given ``order`` sorting ``a``, sort each run of equal ``a`` by ``b`` in place."""
+    n = a.shape[0]
+    i = 0
+    while i < n:
+        ai = a[order[i]]
+        j = i + 1
+        while j < n and a[order[j]] == ai:
+            j += 1
+        r = j - i
+        if 1 < r <= 32:
+            for k in range(i + 1, j):
+                x = order[k]
+                bx = b[x]
+                m = k - 1
+                while m >= i and b[order[m]] > bx:
+                    order[m + 1] = order[m]
+                    m -= 1
+                order[m + 1] = x
+        elif r > 32:
+            sub = order[i:j].copy()
+            sb = np.empty(r, dtype=np.int64)
+            for k in range(r):
+                sb[k] = b[sub[k]]
+            o = np.argsort(sb, kind="mergesort")
+            for k in range(r):
+                order[i + k] = sub[o[k]]
+        i = j
+
+
+@njit
+def _finalize_columns(order, a, b, values, ints, recip, shares):
+    """Gather pairs in ``order`` into output columns in one pass.
+
+    ints columns: a, b, calls, sms, duration_s, active_days, calls_ab, calls_ba, sms_ab, sms_ba,
+    first_seen, last_seen; shares: evening_weekend, working_hours.
+    """
+    k = values.shape[1]
+    for i in range(order.shape[0]):
+        r = order[i]
+        v = values[r]
+        out_ab = v[0] + v[2]
+        out_ba = v[1] + v[3]
+        events = out_ab + out_ba
+        days = 0
+        for c in range(N_SCALARS, k):
+            x = np.uint64(v[c])
+            while x:
+                x &= x - np.uint64(1)
+                days += 1
+        ints[0, i] = a[r]
+        ints[1, i] = b[r]
+        ints[2, i] = v[0] + v[1]
+        ints[3, i] = v[2] + v[3]
+        ints[4, i] = v[4]
+        ints[5, i] = days
+        ints[6, i] = v[0]
+        ints[7, i] = v[1]
+        ints[8, i] = v[2]
+        ints[9, i] = v[3]
+        ints[10, i] = v[I_FIRST]
+        ints[11, i] = v[I_LAST]
+        recip[i] = out_ab > 0 and out_ba > 0
+        denom = max(events, 1)
+        shares[0, i] = v[7] / denom
+        shares[1, i] = v[8] / denom

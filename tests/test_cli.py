@@ -1,0 +1,152 @@
+"""The installed ``socialgraph`` console script, run as a user runs it (a real local Dask cluster)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import AS_OF, COUNTRY_CODE, LOOKBACK, NATIONAL_LENGTH, make_random_cdr, write_partition_files
+from reference import assert_edges_equal_reference, reference_edges, reference_quality
+
+CONTRACT_EDGE_COLUMNS = ["a", "b", "calls", "sms", "duration_s", "active_days", "reciprocal", "weight"]
+
+
+def _script() -> str:
+    exe = Path(sys.executable).parent / "socialgraph"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("socialgraph")
+    if not found:
+        pytest.skip("the socialgraph console script is not installed")
+    return found
+
+
+def _run(*args, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
+    return subprocess.run([_script(), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=180, env=env, stdin=subprocess.DEVNULL)
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    table = make_random_cdr(seed=77, n_rows=500, n_numbers=30)
+    write_partition_files(table, root / "cdr" / "day=2026-04", 2)
+    subs = pa.table({"msisdn": ["13800000001", "13900000002"],
+                     "activation_date": pa.array([dt.date(2020, 1, 1), dt.date(2024, 6, 1)])})
+    pq.write_table(subs, root / "subscribers.parquet")
+    (root / "job.yaml").write_text(
+        f"numbers:\n  country_code: {COUNTRY_CODE}\n  national_length: {NATIONAL_LENGTH}\n"
+        "cluster:\n  n_workers: 1\n  threads_per_worker: 2\n")
+    return root, table
+
+
+@pytest.fixture(scope="module")
+def good_run(dataset):
+    root, table = dataset
+    out = root / "out"
+    proc = _run("run", "--cdr", root / "cdr", "--subscribers", root / "subscribers.parquet", "--out", out,
+                "--as-of", AS_OF.isoformat(), "--lookback-days", LOOKBACK, "--config", root / "job.yaml",
+                cwd=root)
+    return proc, out, table
+
+
+def test_run_exits_zero_and_writes_outputs(good_run):
+    proc, out, _ = good_run
+    assert proc.returncode == 0, proc.stderr
+    for name in ("edges.parquet", "nodes.parquet", "quality.json", "manifest.json"):
+        assert (out / name).exists(), name
+
+
+def test_manifest_complete_with_timed_stages(good_run):
+    proc, out, _ = good_run
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    stages = manifest["stages"]
+    assert stages and all(isinstance(s["seconds"], (int, float)) and s["seconds"] >= 0 for s in stages)
+    assert {"scan", "graph"} <= {s["name"] for s in stages}
+    assert manifest["window"]["as_of"] == AS_OF.isoformat()
+    assert manifest["config"]["numbers"]["country_code"] == COUNTRY_CODE
+
+
+def test_edges_parquet_is_the_contract_table(good_run):
+    proc, out, table = good_run
+    assert proc.returncode == 0, proc.stderr
+    edges = pq.read_table(out / "edges.parquet")
+    assert set(CONTRACT_EDGE_COLUMNS) <= set(edges.column_names)
+    df = edges.to_pandas()
+    assert len(df) > 20
+    assert (df["a"] < df["b"]).all()
+    assert not df.duplicated(["a", "b"]).any()
+    assert_edges_equal_reference(edges, reference_edges(table.to_pandas(), AS_OF, LOOKBACK,
+                                                        COUNTRY_CODE, NATIONAL_LENGTH))
+    nodes = pq.read_table(out / "nodes.parquet").to_pandas()
+    assert set(nodes["msisdn"]) == set(df["a"]) | set(df["b"])
+
+
+def test_quality_json_balances(good_run):
+    proc, out, table = good_run
+    assert proc.returncode == 0, proc.stderr
+    q = json.loads((out / "quality.json").read_text())
+    ref = reference_quality(table.to_pandas(), AS_OF, LOOKBACK, COUNTRY_CODE, NATIONAL_LENGTH)
+    assert q["rows_in"] == ref["rows_in"] == table.num_rows
+    assert q["rows_used"] == ref["rows_used"]
+    assert q["rows_quarantined"] == ref["rows_quarantined"]
+    assert q["rows_in"] == q["rows_used"] + q["rows_quarantined"]
+    assert sum(q["quarantined_by_reason"].values()) == q["rows_quarantined"]
+    quarantined = sum(pq.read_table(f).num_rows for f in (out / "quarantine").glob("*.parquet"))
+    assert quarantined == q["rows_quarantined"]
+
+
+def test_outputs_are_owner_only(good_run):
+    proc, out, _ = good_run
+    assert proc.returncode == 0, proc.stderr
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) >= 4
+    for p in files:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, (p, oct(p.stat().st_mode))
+    for d in [out, *(p for p in out.rglob("*") if p.is_dir())]:
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, (d, oct(d.stat().st_mode))
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_missing_column_one_line_error(dataset):
+    root, table = dataset
+    bad = root / "bad" / "cdr-2026-04-30.parquet"
+    bad.parent.mkdir(exist_ok=True)
+    pq.write_table(table.drop_columns(["callee"]), bad)
+    proc = _run("run", "--cdr", bad, "--subscribers", root / "subscribers.parquet", "--out", root / "out-bad",
+                "--as-of", AS_OF.isoformat(), cwd=root)
+    assert proc.returncode != 0
+    lines = _lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "callee" in lines[0] and str(bad) in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_config_key_is_an_error(dataset):
+    root, _ = dataset
+    cfg = root / "typo.yaml"
+    cfg.write_text("ties:\n  one_way_factr: 0.5\n")
+    proc = _run("run", "--cdr", root / "cdr", "--subscribers", root / "subscribers.parquet", "--out",
+                root / "out-typo", "--config", cfg, cwd=root)
+    assert proc.returncode != 0
+    lines = _lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "ties.one_way_factr" in lines[0]
+    assert "Traceback" not in proc.stderr
