@@ -108,9 +108,13 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
 
     from pipelines.cluster import dask_client, make_compute, total_threads
     from pipelines.config_file import load_config
-    from pipelines.graph_build import build_ties
+    from pipelines.graph_build import build_ties, default_buckets
     from pipelines.ingest import open_cdrs, scan
     from socialgraph.ties import Window, weigh_edges
+
+    import pyarrow.parquet as pq
+
+    from socialgraph.numbers import number_keys
 
     cfg = load_config(data / "job.yaml")
     t0 = time.perf_counter()
@@ -120,10 +124,12 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
         compute = make_compute(client, show_progress=False)
         t1 = time.perf_counter()
         source = open_cdrs(str(data / "cdr"), cfg)
+        sub_keys = number_keys(pq.read_table(data / "subscribers.parquet", columns=["msisdn"]).column(0), cfg.numbers)
         _, dup_ids = scan(source, compute, need_max_ts=False, now=dt.datetime.now(dt.timezone.utc))
         window = Window(dt.date.fromisoformat(as_of), lookback)
         edges, quality = build_ties(source, window, cfg, dup_ids, compute,
-                                    max(2, total_threads(client)), None)
+                                    default_buckets(cfg, total_threads(client)), None,
+                                    balance_keys=sub_keys)
         edges, _ = weigh_edges(edges, cfg.ties)
         seconds = time.perf_counter() - t1
     return {"seconds": seconds, "cluster_start_s": t_cluster, "ties": edges.num_rows,

@@ -12,7 +12,7 @@ import sys
 
 import dask
 import psutil
-from distributed import Client, LocalCluster, progress
+from distributed import Client, LocalCluster, as_completed, progress
 
 from socialgraph.config import ClusterConfig
 
@@ -67,11 +67,29 @@ def make_compute(client: Client, show_progress: bool | None = None):
         show_progress = sys.stderr.isatty()
 
     def compute(*objs, label: str = ""):
-        futures = client.compute(list(objs))
+        # Each result is fetched as soon as it is ready and its future dropped, so workers
+        # free memory while the rest still runs instead of holding every result to the end.
+        shapes = [len(o) if isinstance(o, (list, tuple)) else None for o in objs]
+        flat = [x for o in objs for x in (o if isinstance(o, (list, tuple)) else [o])]
+        futures = client.compute(flat)
         if show_progress:
             print(f"[socialgraph] {label}", file=sys.stderr)
             progress(futures)
             print(file=sys.stderr)
-        return client.gather(futures)
+        index = {f.key: i for i, f in enumerate(futures)}
+        results = [None] * len(futures)
+        for fut, value in as_completed(futures, with_results=True):
+            results[index[fut.key]] = value
+            fut.release()
+        del futures
+        out, pos = [], 0
+        for n in shapes:
+            if n is None:
+                out.append(results[pos])
+                pos += 1
+            else:
+                out.append(results[pos:pos + n])
+                pos += n
+        return tuple(out)
 
     return compute

@@ -33,6 +33,12 @@ def _combine_bucket(*pieces: PairPartial, n_words: int) -> pa.Table:
     return finalize_edges(combine_partials(nonempty))
 
 
+def default_buckets(cfg: JobConfig, threads: int) -> int:
+    """Combine buckets: four per worker thread, so one combine's working set stays small and an
+    uneven bucket delays the stage little."""
+    return cfg.ingest.combine_partitions or 4 * threads
+
+
 def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                compute, n_buckets: int, quarantine_dir: str | None,
                balance_keys: np.ndarray | None = None) -> tuple[pa.Table, dict]:
@@ -58,5 +64,5 @@ def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.nd
         for k in range(n_buckets)
     ]
     buckets, counts = compute(combined, counts, label="build call graph")
-    edges = pa.concat_tables(buckets).combine_chunks()
+    edges = pa.concat_tables(buckets)  # chunked, no copy: buckets are already in (a, b) order
     return edges, sum_counts(counts)

@@ -190,7 +190,7 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     """Keep one row per repeated ``cdr_id`` (first in content order), count the others."""
     tables = [h for h in held if h is not None and h.num_rows]
     if not tables:
-        return empty_partial(window.n_words), {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
+        return empty_partial(window.n_words, window.start_utc), {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
     t = pa.concat_tables(tables, promote_options="permissive")
     key = pc.cast(t.column("cdr_id"), pa.string())
     order_cols = [c for c in ("start_time", "caller", "callee", "duration_s", "event_type") if c in t.column_names]

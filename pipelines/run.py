@@ -29,7 +29,7 @@ from socialgraph.ties import Window, edges_to_arrow, weigh_edges
 from . import catalog
 from .cluster import dask_client, make_compute, total_threads
 from .config_file import config_to_mapping
-from .graph_build import build_ties
+from .graph_build import build_ties, default_buckets
 from .ingest import open_cdrs, scan
 from .io import InputError, ensure_dir, input_description, read_operators, read_subscribers, \
     replace_dir, write_json, write_parquet
@@ -137,8 +137,7 @@ def run_job(spec: JobSpec) -> dict:
             qtmp = out / f".{catalog.QUARANTINE}.tmp-{manifest['run_id'][:8]}"
             shutil.rmtree(qtmp, ignore_errors=True)
             ensure_dir(qtmp)
-        # Two buckets per thread: an uneven bucket then delays the combine by half as much.
-        n_buckets = cfg.ingest.combine_partitions or 2 * total_threads(client)
+        n_buckets = default_buckets(cfg, total_threads(client))
         with stages.stage("graph") as st:
             edges, quality = build_ties(source, window, cfg, dup_ids, compute, n_buckets,
                                         None if qtmp is None else str(qtmp), balance_keys=sub_keys)

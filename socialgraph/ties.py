@@ -249,41 +249,51 @@ def _group_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 @dataclass(frozen=True)
 class PairPartial:
-    """Partial aggregates of pairs: keys ``a < b`` and a row-major ``values`` block.
+    """Partial aggregates of pairs ``a < b`` over part of the CDRs.
 
-    ``values[:, j]`` is the ``j``-th of :func:`partial_columns` after ``a, b``. Row-major, so the
-    aggregation kernels touch one or two cache lines per pair; plain arrays, so a partial
-    pickles between Dask workers without pandas overhead.
+    Three row-aligned blocks (see :mod:`socialgraph.kernels.ties`): ``counts`` int32
+    ``(n, 8)``, ``duration`` int64 ``(n,)``, ``days`` int64 ``(n, n_words)``. Compact (72 bytes a
+    pair for a 128-day window) and plain arrays, so a partial pickles between Dask workers
+    without pandas overhead. ``t0`` is the window start (UTC seconds) that times count from.
     """
 
     a: np.ndarray
     b: np.ndarray
-    values: np.ndarray
+    counts: np.ndarray
+    duration: np.ndarray
+    days: np.ndarray
+    t0: int
 
     def __len__(self) -> int:
         return int(self.a.size)
 
     @property
     def n_words(self) -> int:
-        return self.values.shape[1] - len(_SCALARS)
-
-    def column(self, name: str) -> np.ndarray:
-        return self.values[:, partial_columns(self.n_words).index(name) - 2]
+        return int(self.days.shape[1])
 
     def take(self, idx) -> "PairPartial":
-        return PairPartial(self.a[idx], self.b[idx], self.values[idx])
+        return PairPartial(self.a[idx], self.b[idx], self.counts[idx], self.duration[idx],
+                           self.days[idx], self.t0)
 
     def to_frame(self) -> pd.DataFrame:
-        """The partial as a DataFrame (tests and debugging)."""
-        cols = partial_columns(self.n_words)
-        data = {"a": self.a, "b": self.b, **{c: self.values[:, j] for j, c in enumerate(cols[2:])}}
-        return pd.DataFrame(data, columns=cols)
+        """The partial as a DataFrame with :func:`partial_columns` (tests and debugging)."""
+        c = self.counts.astype(np.int64)
+        data = {
+            "a": self.a, "b": self.b,
+            "calls_ab": c[:, _k.CALLS_AB], "calls_ba": c[:, _k.CALLS_BA],
+            "sms_ab": c[:, _k.SMS_AB], "sms_ba": c[:, _k.SMS_BA],
+            "duration_s": self.duration,
+            "first_ts": self.t0 + c[:, _k.FIRST], "last_ts": self.t0 + c[:, _k.LAST],
+            "n_evening_weekend": c[:, _k.N_EW], "n_working": c[:, _k.N_WORK],
+            **{f"days_{i}": self.days[:, i] for i in range(self.n_words)},
+        }
+        return pd.DataFrame(data, columns=partial_columns(self.n_words))
 
 
-def empty_partial(n_words: int) -> PairPartial:
+def empty_partial(n_words: int, t0: int = 0) -> PairPartial:
     """A partial with no pairs."""
-    return PairPartial(np.empty(0, np.int64), np.empty(0, np.int64),
-                       np.empty((0, len(_SCALARS) + n_words), np.int64))
+    e = np.empty(0, np.int64)
+    return PairPartial(e, e, np.empty((0, _k.N_COUNTS), np.int32), e, np.empty((0, n_words), np.int64), t0)
 
 
 def aggregate_events(clean: CleanEvents, window: Window, ties: TieConfig = TieConfig()) -> PairPartial:
@@ -306,11 +316,11 @@ def aggregate_events(clean: CleanEvents, window: Window, ties: TieConfig = TieCo
     evening = (hour >= ties.evening_start_hour) | (hour < ties.morning_end_hour)
     working = ~weekend & (hour >= ties.work_start_hour) & (hour < ties.work_end_hour)
     day = np.clip((local - window.local_start) // 86400, 0, window.lookback_days - 1)
-    values = _k._aggregate_events(
-        group, int(ga.size), clean.reverse, clean.is_sms, clean.duration, clean.ts, day,
-        evening | weekend, working, window.n_words,
+    counts, duration, days = _k._aggregate_events(
+        group, int(ga.size), clean.reverse, clean.is_sms, clean.duration, clean.ts,
+        window.start_utc, day, evening | weekend, working, window.n_words,
     )
-    return PairPartial(ga, gb, values)
+    return PairPartial(ga, gb, counts, duration, days, window.start_utc)
 
 
 def combine_partials(parts: list[PairPartial]) -> PairPartial:
@@ -322,11 +332,12 @@ def combine_partials(parts: list[PairPartial]) -> PairPartial:
     parts = [p for p in parts if len(p)]
     if not parts:
         raise ValueError("combine_partials needs at least one non-empty partial")
-    a = np.concatenate([p.a for p in parts])
-    b = np.concatenate([p.b for p in parts])
-    values = np.concatenate([p.values for p in parts])
-    group, ga, gb = _group_pairs(a, b)
-    return PairPartial(ga, gb, _k._combine_partials(group, int(ga.size), values))
+    if len({p.t0 for p in parts}) > 1:
+        raise ValueError("combine_partials: partials of different windows")
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    group, ga, gb = _group_pairs(cat("a"), cat("b"))
+    counts, duration, days = _k._combine_partials(group, int(ga.size), cat("counts"), cat("duration"), cat("days"))
+    return PairPartial(ga, gb, counts, duration, days, parts[0].t0)
 
 
 def range_boundaries(sample_keys: np.ndarray, n_buckets: int) -> np.ndarray:
@@ -377,7 +388,8 @@ def finalize_edges(combined: PairPartial) -> pa.Table:
     ints = np.empty((len(TIE_INT_COLUMNS), n), np.int64)
     recip = np.empty(n, np.bool_)
     shares = np.empty((2, n), np.float64)
-    _k._finalize_columns(order, combined.a, combined.b, combined.values, ints, recip, shares)
+    _k._finalize_columns(order, combined.a, combined.b, combined.counts, combined.duration,
+                         combined.days, combined.t0, ints, recip, shares)
     cols = {name: ints[j] for j, name in enumerate(TIE_INT_COLUMNS)}
     cols["reciprocal"] = recip
     cols["evening_weekend_share"] = shares[0]

@@ -16,6 +16,7 @@ import pytest
 from pipelines.graph_build import build_ties
 from pipelines.ingest import open_cdrs, scan
 from socialgraph.config import JobConfig, NumberConfig
+from socialgraph.numbers import number_keys
 from socialgraph.ties import Window, edges_to_arrow, weigh_edges
 
 AS_OF = dt.date(2026, 5, 1)
@@ -175,11 +176,15 @@ def number_config() -> NumberConfig:
 
 def graph_stage(path, cfg: JobConfig | None = None, *, as_of: dt.date = AS_OF,
                 lookback_days: int = LOOKBACK, quarantine_dir=None, n_buckets: int = 3,
-                expect_partitions: int | None = None):
+                balance_keys=None, expect_partitions: int | None = None):
     """Run scan + build_ties + weigh_edges on Dask's synchronous scheduler.
 
+    ``balance_keys`` (number keys) place the combine's range split points; by default a few
+    typical prefixes, so that several buckets are really used.
     Returns ``(edges, quality, hub_keys)`` with ``edges`` the Arrow table of ``edges.parquet``.
     """
+    if balance_keys is None:
+        balance_keys = number_keys(["10", "13", "135", "138", "15", "18", "44", "86"])
     cfg = cfg or JobConfig(numbers=number_config())
     source = open_cdrs(str(path), cfg)
     if expect_partitions is not None:
@@ -188,7 +193,8 @@ def graph_stage(path, cfg: JobConfig | None = None, *, as_of: dt.date = AS_OF,
     _, dup_ids = scan(source, synchronous_compute, need_max_ts=False, now=now)
     window = Window(as_of, lookback_days, cfg.window.timezone)
     edges, quality = build_ties(source, window, cfg, dup_ids, synchronous_compute, n_buckets,
-                                None if quarantine_dir is None else str(quarantine_dir))
+                                None if quarantine_dir is None else str(quarantine_dir),
+                                balance_keys=np.asarray(balance_keys, np.int64))
     weighed, hub_keys = weigh_edges(edges, cfg.ties)
     return edges_to_arrow(weighed), quality, hub_keys
 

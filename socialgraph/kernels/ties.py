@@ -1,7 +1,8 @@
 """Pair aggregation kernels: events -> per-pair partial aggregates, and partials -> combined.
 
-Columns of a partial (all int64): calls_ab, calls_ba, sms_ab, sms_ba, duration_s, first_ts,
-last_ts, n_evening_weekend, n_working, and ``n_words`` bitmask words of active days.
+A partial is three row-aligned blocks: ``counts`` (int32: directional calls and SMS, first and
+last event as seconds since the window start, evening/weekend and working-hours events),
+``duration`` (int64 seconds) and ``days`` (int64 bitmask words of active days in the window).
 """
 
 from __future__ import annotations
@@ -10,59 +11,65 @@ import numpy as np
 
 from ._jit import njit
 
-N_SCALARS = 9  # calls_ab, calls_ba, sms_ab, sms_ba, duration_s, first_ts, last_ts, n_ew, n_work
-I_FIRST = 5
-I_LAST = 6
+# Columns of the int32 ``counts`` block of a partial. Times are seconds since the window start.
+CALLS_AB, CALLS_BA, SMS_AB, SMS_BA, FIRST, LAST, N_EW, N_WORK = range(8)
+N_COUNTS = 8
+_I32_MAX = np.iinfo(np.int32).max
+_I32_MIN = np.iinfo(np.int32).min
 
 
 @njit
-def _aggregate_events(group, n_groups, reverse, is_sms, duration, ts, day, evening_weekend,
+def _aggregate_events(group, n_groups, reverse, is_sms, duration, ts, t0, day, evening_weekend,
                       working, n_words):
-    out = np.zeros((n_groups, N_SCALARS + n_words), dtype=np.int64)
+    counts = np.zeros((n_groups, N_COUNTS), dtype=np.int32)
+    dur = np.zeros(n_groups, dtype=np.int64)
+    days = np.zeros((n_groups, n_words), dtype=np.int64)
     for g in range(n_groups):
-        out[g, I_FIRST] = np.iinfo(np.int64).max
-        out[g, I_LAST] = np.iinfo(np.int64).min
+        counts[g, FIRST] = _I32_MAX
+        counts[g, LAST] = _I32_MIN
     for i in range(group.shape[0]):
         g = group[i]
-        col = (2 if is_sms[i] else 0) + (1 if reverse[i] else 0)
-        out[g, col] += 1
+        col = (SMS_AB if is_sms[i] else CALLS_AB) + (1 if reverse[i] else 0)
+        counts[g, col] += 1
         if not is_sms[i]:
-            out[g, 4] += duration[i]
-        t = ts[i]
-        if t < out[g, I_FIRST]:
-            out[g, I_FIRST] = t
-        if t > out[g, I_LAST]:
-            out[g, I_LAST] = t
+            dur[g] += duration[i]
+        t = ts[i] - t0
+        if t < counts[g, FIRST]:
+            counts[g, FIRST] = t
+        if t > counts[g, LAST]:
+            counts[g, LAST] = t
         if evening_weekend[i]:
-            out[g, 7] += 1
+            counts[g, N_EW] += 1
         if working[i]:
-            out[g, 8] += 1
+            counts[g, N_WORK] += 1
         d = day[i]
-        w = d >> 6
-        out[g, N_SCALARS + w] |= np.int64(1) << (d & 63)
-    return out
+        days[g, d >> 6] |= np.int64(1) << (d & 63)
+    return counts, dur, days
 
 
 @njit
-def _combine_partials(group, n_groups, values):
-    k = values.shape[1]
-    out = np.zeros((n_groups, k), dtype=np.int64)
+def _combine_partials(group, n_groups, counts, dur, days):
+    n_words = days.shape[1]
+    out_c = np.zeros((n_groups, N_COUNTS), dtype=np.int32)
+    out_d = np.zeros(n_groups, dtype=np.int64)
+    out_w = np.zeros((n_groups, n_words), dtype=np.int64)
     for g in range(n_groups):
-        out[g, I_FIRST] = np.iinfo(np.int64).max
-        out[g, I_LAST] = np.iinfo(np.int64).min
+        out_c[g, FIRST] = _I32_MAX
+        out_c[g, LAST] = _I32_MIN
     for i in range(group.shape[0]):
         g = group[i]
-        for c in range(5):
-            out[g, c] += values[i, c]
-        if values[i, I_FIRST] < out[g, I_FIRST]:
-            out[g, I_FIRST] = values[i, I_FIRST]
-        if values[i, I_LAST] > out[g, I_LAST]:
-            out[g, I_LAST] = values[i, I_LAST]
-        out[g, 7] += values[i, 7]
-        out[g, 8] += values[i, 8]
-        for c in range(N_SCALARS, k):
-            out[g, c] |= values[i, c]
-    return out
+        out_c[g, CALLS_AB] += counts[i, CALLS_AB]
+        out_c[g, CALLS_BA] += counts[i, CALLS_BA]
+        out_c[g, SMS_AB] += counts[i, SMS_AB]
+        out_c[g, SMS_BA] += counts[i, SMS_BA]
+        out_c[g, FIRST] = min(out_c[g, FIRST], counts[i, FIRST])
+        out_c[g, LAST] = max(out_c[g, LAST], counts[i, LAST])
+        out_c[g, N_EW] += counts[i, N_EW]
+        out_c[g, N_WORK] += counts[i, N_WORK]
+        out_d[g] += dur[i]
+        for c in range(n_words):
+            out_w[g, c] |= days[i, c]
+    return out_c, out_d, out_w
 
 
 @njit
@@ -160,38 +167,38 @@ def _order_runs_by_b(order, a, b):
 
 
 @njit
-def _finalize_columns(order, a, b, values, ints, recip, shares):
+def _finalize_columns(order, a, b, counts, dur, days, t0, ints, recip, shares):
     """Gather pairs in ``order`` into output columns in one pass.
 
     ints columns: a, b, calls, sms, duration_s, active_days, calls_ab, calls_ba, sms_ab, sms_ba,
     first_seen, last_seen; shares: evening_weekend, working_hours.
     """
-    k = values.shape[1]
+    n_words = days.shape[1]
     for i in range(order.shape[0]):
         r = order[i]
-        v = values[r]
-        out_ab = v[0] + v[2]
-        out_ba = v[1] + v[3]
+        c = counts[r]
+        out_ab = np.int64(c[CALLS_AB]) + c[SMS_AB]
+        out_ba = np.int64(c[CALLS_BA]) + c[SMS_BA]
         events = out_ab + out_ba
-        days = 0
-        for c in range(N_SCALARS, k):
-            x = np.uint64(v[c])
+        n_days = 0
+        for w in range(n_words):
+            x = np.uint64(days[r, w])
             while x:
                 x &= x - np.uint64(1)
-                days += 1
+                n_days += 1
         ints[0, i] = a[r]
         ints[1, i] = b[r]
-        ints[2, i] = v[0] + v[1]
-        ints[3, i] = v[2] + v[3]
-        ints[4, i] = v[4]
-        ints[5, i] = days
-        ints[6, i] = v[0]
-        ints[7, i] = v[1]
-        ints[8, i] = v[2]
-        ints[9, i] = v[3]
-        ints[10, i] = v[I_FIRST]
-        ints[11, i] = v[I_LAST]
+        ints[2, i] = np.int64(c[CALLS_AB]) + c[CALLS_BA]
+        ints[3, i] = np.int64(c[SMS_AB]) + c[SMS_BA]
+        ints[4, i] = dur[r]
+        ints[5, i] = n_days
+        ints[6, i] = c[CALLS_AB]
+        ints[7, i] = c[CALLS_BA]
+        ints[8, i] = c[SMS_AB]
+        ints[9, i] = c[SMS_BA]
+        ints[10, i] = t0 + c[FIRST]
+        ints[11, i] = t0 + c[LAST]
         recip[i] = out_ab > 0 and out_ba > 0
         denom = max(events, 1)
-        shares[0, i] = v[7] / denom
-        shares[1, i] = v[8] / denom
+        shares[0, i] = c[N_EW] / denom
+        shares[1, i] = c[N_WORK] / denom
