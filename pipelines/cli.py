@@ -43,8 +43,11 @@ def _guarded(fn):
     """Turn exceptions into one line on stderr and the documented exit status."""
 
     @functools.wraps(fn)
-    def wrapper(*args, debug: bool = False, quiet: bool = False, **kwargs):
-        _setup_logging(not quiet, debug)
+    def wrapper(*args, debug: bool = False, quiet: bool = False, verbose: bool = False, **kwargs):
+        # Stage progress goes to stderr when a person watches (a terminal) or asks (--verbose);
+        # an unattended run prints only its result or its one-line error (timings are in the
+        # manifest either way).
+        _setup_logging((verbose or sys.stderr.isatty()) and not quiet, debug)
         try:
             return fn(*args, **kwargs)
         except (InputError, ConfigError) as e:
@@ -67,6 +70,7 @@ def _guarded(fn):
             sys.exit(EXIT_FAILURE)
 
     wrapper = click.option("--quiet", is_flag=True, help="Only errors on stderr.")(wrapper)
+    wrapper = click.option("--verbose", "-v", is_flag=True, help="Log each stage on stderr (default on a terminal).")(wrapper)
     wrapper = click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(wrapper)
     return wrapper
 

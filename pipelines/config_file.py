@@ -56,7 +56,7 @@ def _coerce(hint, value, path):
         return tuple(_coerce(args[0], v, path) for v in value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if hint is str and path.endswith("country_code") and isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # YAML reads country_code: 45 as an int
     if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         raise ConfigError(f"{path}: expected {hint.__name__}, got {value!r}")

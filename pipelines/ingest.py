@@ -70,8 +70,20 @@ def open_cdrs(path: str, cfg: JobConfig) -> CdrSource:
 
 
 def _as_table(df: pd.DataFrame, rename: dict[str, str]) -> pa.Table:
+    """A partition as an Arrow table with contract names; ``start_time`` as naive UTC.
+
+    Files may differ in timestamp unit and zone; one type here lets rows from different files
+    (e.g. the copies of a repeated ``cdr_id``) be concatenated and compared.
+    """
     t = pa.Table.from_pandas(df, preserve_index=False)
-    return t.rename_columns([rename.get(c, c) for c in t.column_names])
+    t = t.rename_columns([rename.get(c, c) for c in t.column_names])
+    if "start_time" in t.column_names:
+        i = t.column_names.index("start_time")
+        col = t.column(i)
+        if pa.types.is_timestamp(col.type) and (col.type.tz is not None or col.type.unit != "us"):
+            col = pc.cast(col, pa.timestamp("us", tz="UTC"), safe=False).cast(pa.timestamp("us"))
+            t = t.set_column(i, "start_time", col)
+    return t
 
 
 def _id_values(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -83,20 +83,37 @@ def versions() -> dict:
 
 
 def run_job(spec: JobSpec) -> dict:
-    """Run the whole job; return the manifest (also written to ``OUT/manifest.json``)."""
+    """Run the whole job; return the manifest (also written to ``OUT/manifest.json``).
+
+    A failure is recorded in the manifest (``status: failed`` and the one-line error) before
+    it propagates, so the output directory always tells what happened to the last run.
+    """
+    out = ensure_dir(Path(spec.out))
+    manifest: dict = {}
+    try:
+        return _run(spec, out, manifest)
+    except BaseException as e:
+        if manifest:
+            manifest["status"] = "failed"
+            manifest["error"] = f"{type(e).__name__}: {' '.join(str(e).split())}"[:500]
+            manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            write_json(manifest, out / catalog.MANIFEST)
+        raise
+
+
+def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     cfg = spec.config
     if spec.lookback_days is not None:
         cfg = replace(cfg, window=replace(cfg.window, lookback_days=spec.lookback_days))
-    out = ensure_dir(Path(spec.out))
     started = dt.datetime.now(dt.timezone.utc)
-    manifest = {
+    manifest.update({
         "status": "running",
         "run_id": uuid.uuid4().hex,
         "started": started.isoformat(timespec="seconds"),
         "inputs": {},
         "config": config_to_mapping(cfg),
         "versions": versions(),
-    }
+    })
     write_json(manifest, out / catalog.MANIFEST)
     stages = StageLog()
 

@@ -53,6 +53,8 @@ def _as_large_string_chunks(values) -> list[pa.Array]:
         chunks = [pa.array(values)]
     out = []
     for ch in chunks:
+        if pa.types.is_null(ch.type):
+            ch = pa.nulls(len(ch), pa.large_string())
         if pa.types.is_integer(ch.type):
             ch = pc.cast(ch, pa.string())
         if pa.types.is_dictionary(ch.type):
@@ -159,10 +161,12 @@ def prefix_lookup(keys: np.ndarray, prefixes: Mapping[str, str], default: str | 
 def mask_number(msisdn: str) -> str:
     """Mask a number for logs and reports: keep the first 3 and last 4 digits.
 
-    >>> mask_number("4512"), mask_number("+4512345678")
-    ('****', '+45****5678')
+    >>> mask_number("4512"), mask_number("+4512345678"), mask_number("12345678")
+    ('****', '+45****5678', '******78')
     """
     s = str(msisdn)
-    if len(s) <= 7:
+    if len(s) >= 11:  # the operators' own convention: 138****5678
+        return s[:3] + "****" + s[-4:]
+    if len(s) <= 4:
         return "*" * len(s)
-    return s[:3] + "****" + s[-4:]
+    return "*" * (len(s) - 2) + s[-2:]  # short numbers: too few digits to show more

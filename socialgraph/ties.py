@@ -200,8 +200,10 @@ def clean_events(table: pa.Table, window: Window, numbers: NumberConfig = Number
     n = table.num_rows
     caller, s_caller = normalize_numbers(table.column("caller"), numbers)
     callee, s_callee = normalize_numbers(table.column("callee"), numbers)
-    reason = _NUMBER_REASON[s_caller]
-    reason = np.where(reason == 0, _NUMBER_REASON[s_callee], reason)
+    r_caller = _NUMBER_REASON[s_caller]
+    r_callee = _NUMBER_REASON[s_callee]
+    # The earlier reason in REASONS wins, whichever side has it (codes follow that order).
+    reason = np.where((r_caller == 0) | ((r_callee != 0) & (r_callee < r_caller)), r_callee, r_caller)
 
     ts, ts_valid = _timestamps(table.column("start_time"))
     known, is_sms = _event_types(_column(table, "event_type"), n)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -32,9 +31,8 @@ def _script() -> str:
 
 
 def _run(*args, cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
     return subprocess.run([_script(), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=180, env=env, stdin=subprocess.DEVNULL)
+                          timeout=180, stdin=subprocess.DEVNULL)
 
 
 def _lines(text: str) -> list[str]:
