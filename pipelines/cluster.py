@@ -37,7 +37,13 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
     memory = cfg.memory_limit
     if memory == "auto":
         memory = int(psutil.virtual_memory().total * 0.8 / n_workers)
-    with dask.config.set({"distributed.worker.daemon": False}):
+    # Dask asks glibc to hand freed memory back to the OS at once (trim threshold 64 KiB), and
+    # large arrays are mmapped by default, so every partition's big temporaries page-fault
+    # afresh: ~25% of the graph stage. Keeping up to 256 MiB of freed heap per worker cuts that
+    # with little effect on peak memory (the next partition reuses the same pages).
+    env = {"MALLOC_TRIM_THRESHOLD_": 256 << 20, "MALLOC_MMAP_THRESHOLD_": 256 << 20}
+    with dask.config.set({"distributed.worker.daemon": False,
+                          **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}}):
         cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=cfg.threads_per_worker,

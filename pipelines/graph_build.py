@@ -20,7 +20,6 @@ from socialgraph.ties import (
     empty_partial,
     finalize_edges,
     range_boundaries,
-    split_partial,
 )
 
 from .ingest import CdrSource, process_partition, resolve_duplicates, sum_counts
@@ -52,13 +51,14 @@ def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.nd
     n_buckets = boundaries.size + 1
     parts = source.ddf.to_delayed()
     processed = [
-        dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids, quarantine_dir)
+        dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids,
+                                                quarantine_dir, boundaries)
         for i, p in enumerate(parts)
     ]
-    dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg, quarantine_dir)
-    partials = [p[0] for p in processed] + [dups[0]]
+    dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg,
+                                                    quarantine_dir, boundaries)
+    split = [p[0] for p in processed] + [dups[0]]
     counts = [p[1] for p in processed] + [dups[1]]
-    split = [dask.delayed(split_partial, nout=n_buckets)(p, boundaries) for p in partials]
     combined = [
         dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words)
         for k in range(n_buckets)

@@ -21,15 +21,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from socialgraph.config import JobConfig
+from socialgraph.kernels import dedup as _dedup
 from socialgraph.ties import (
     REASONS,
     Window,
     aggregate_events,
     clean_events,
     empty_partial,
+    split_partial,
 )
 
 from .io import FILE_MODE, check_cdr_files, list_parquet_files
@@ -64,6 +67,8 @@ def open_cdrs(path: str, cfg: JobConfig) -> CdrSource:
         kw["blocksize"] = cfg.ingest.blocksize
     if "://" not in str(path):
         files = [str(Path(f)) for f in files]
+        # pyarrow's native local file system reads ~2x faster than fsspec file objects.
+        kw["filesystem"] = pafs.LocalFileSystem()
     # Arrow-backed columns: no conversion to NumPy blocks, nulls and timestamp units kept.
     ddf = dd.read_parquet(files, columns=read_cols, dtype_backend="pyarrow", **kw)
     return CdrSource(path=str(path), files=files, columns=columns, rename=rename, ddf=ddf)
@@ -97,46 +102,41 @@ def _id_values(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return vals, valid
 
 
-def _bucket(vals: np.ndarray, n: int) -> np.ndarray:
-    return ((vals * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) % np.uint64(n)
-
-
 def _scan_partition(df: pd.DataFrame, rename: dict[str, str], now_s: int):
+    """Latest plausible timestamp, and the partition's id values split into hash buckets."""
     t = _as_table(df, rename)
     max_ts = None
     if "start_time" in t.column_names:
-        ts = t.column("start_time")
-        if ts.type.unit != "s":
-            ts = pc.cast(ts, pa.timestamp("s", tz=ts.type.tz), safe=False)
-        secs = ts.cast(pa.int64())
-        secs = pc.filter(secs, pc.less_equal(secs, now_s))
+        secs = t.column("start_time").cast(pa.int64())
+        secs = pc.filter(secs, pc.less_equal(secs, now_s * 1_000_000))  # _as_table: microseconds
         m = pc.max(secs).as_py()
-        max_ts = None if m is None else int(m)
+        max_ts = None if m is None else int(m) // 1_000_000
     buckets = None
     if "cdr_id" in t.column_names:
         vals, valid = _id_values(t.column("cdr_id"))
-        uniq, counts = np.unique(vals[valid], return_counts=True)
-        b = _bucket(uniq, ID_BUCKETS)
-        buckets = [(uniq[b == i], uniq[(b == i) & (counts > 1)]) for i in range(ID_BUCKETS)]
+        sorted_vals, offsets = _dedup._split_by_bucket(np.ascontiguousarray(vals[valid]), ID_BUCKETS)
+        buckets = [sorted_vals[offsets[i]:offsets[i + 1]] for i in range(ID_BUCKETS)]
     return max_ts, buckets
 
 
 def _duplicated_in_bucket(*pieces) -> np.ndarray:
-    uniq = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.uint64)
-    local = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0, np.uint64)
-    u, c = np.unique(uniq, return_counts=True)
-    return np.union1d(u[c > 1], local)
+    vals = np.concatenate(pieces) if pieces else np.empty(0, np.uint64)
+    return _dedup._repeated_values(vals)
 
 
 def scan(source: CdrSource, compute, need_max_ts: bool, now: dt.datetime) -> tuple[int | None, np.ndarray]:
-    """Pre-pass: the latest plausible timestamp and the duplicated id values."""
+    """Pre-pass: the latest plausible timestamp and the duplicated id values.
+
+    Each partition's ids are split into hash buckets (a counting sort, no comparison sort);
+    each bucket task counts its ids with a hash table. Only the repeated ids come back.
+    """
     cols = [c for c in (("start_time",) if need_max_ts else ()) + (("cdr_id",) if source.has_ids else ())]
     if not cols:
         return None, np.empty(0, np.uint64)
     input_of = {v: k for k, v in source.rename.items()}
     ddf = source.ddf[[input_of.get(c, c) for c in cols]]
     now_s = int(now.timestamp())
-    parts = [dask.delayed(_scan_partition)(p, source.rename, now_s) for p in ddf.to_delayed()]
+    parts = [dask.delayed(_scan_partition, nout=2)(p, source.rename, now_s) for p in ddf.to_delayed()]
     max_list = [p[0] for p in parts]
     dup_ids = np.empty(0, np.uint64)
     if source.has_ids:
@@ -180,8 +180,13 @@ def _write_quarantine(t: pa.Table, reason: np.ndarray, qdir: str | None, name: s
 
 
 def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], window: Window,
-                      cfg: JobConfig, dup_ids: np.ndarray, qdir: str | None):
-    """Main pass over one partition: (partial, counts, rows set aside for duplicate resolution)."""
+                      cfg: JobConfig, dup_ids: np.ndarray, qdir: str | None,
+                      boundaries: np.ndarray):
+    """Main pass over one partition.
+
+    Returns the pair partials split into the combine buckets of ``boundaries``, the row
+    counts, and the rows set aside for duplicate resolution.
+    """
     t = _as_table(df, rename)
     held = None
     if dup_ids.size and "cdr_id" in t.column_names:
@@ -195,14 +200,15 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
     _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}")
     counts = clean.counts()
     counts["rows_in"] = t.num_rows
-    return aggregate_events(clean, window, cfg.ties), counts, held
+    return split_partial(aggregate_events(clean, window, cfg.ties), boundaries), counts, held
 
 
-def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConfig, qdir: str | None):
+def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConfig, qdir: str | None,
+                       boundaries: np.ndarray):
     """Keep one row per repeated ``cdr_id`` (first in content order), count the others."""
     tables = [h for h in held if h is not None and h.num_rows]
     if not tables:
-        return empty_partial(window.n_words, window.start_utc), {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
+        return split_partial(empty_partial(window.n_words, window.start_utc), boundaries), {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
     t = pa.concat_tables(tables, promote_options="permissive")
     key = pc.cast(t.column("cdr_id"), pa.string())
     order_cols = [c for c in ("start_time", "caller", "callee", "duration_s", "event_type") if c in t.column_names]
@@ -218,7 +224,7 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     _write_quarantine(t, clean.reason, qdir, "part-duplicates")
     counts = clean.counts()
     counts["rows_in"] = t.num_rows
-    return aggregate_events(clean, window, cfg.ties), counts, None
+    return split_partial(aggregate_events(clean, window, cfg.ties), boundaries), counts, None
 
 
 def sum_counts(counts: list[dict]) -> dict:

@@ -367,9 +367,12 @@ def split_partial(part: PairPartial, boundaries: np.ndarray) -> list[PairPartial
     Returns ``len(boundaries) + 1`` partials; bucket ``i`` holds ``boundaries[i-1] <= a <
     boundaries[i]``.
     """
-    bucket = np.searchsorted(boundaries, part.a, side="right")
-    # One sequential compaction per bucket beats a random gather when buckets are few.
-    return [part.take(bucket == i) for i in range(boundaries.size + 1)]
+    n_buckets = boundaries.size + 1
+    bucket = np.searchsorted(boundaries, part.a, side="right").astype(np.int16)
+    order = np.argsort(bucket, kind="stable")  # a radix sort for int16 keys
+    bounds = np.searchsorted(bucket[order], np.arange(n_buckets + 1))
+    moved = part.take(order)  # one gather; the buckets are slices of it
+    return [moved.take(slice(bounds[i], bounds[i + 1])) for i in range(n_buckets)]
 
 
 TIE_INT_COLUMNS = ("a", "b", "calls", "sms", "duration_s", "active_days", "calls_ab", "calls_ba",
