@@ -9,9 +9,9 @@ same job: read the CDR Parquet, normalise numbers (``+86`` / ``0086``), drop inv
 (bad numbers, negative durations, non voice/SMS events, self-calls), keep one row per
 ``cdr_id``, and aggregate undirected pairs to calls, SMS, total duration and distinct active
 days. Their outputs are checked to agree (number of ties, total calls, total days) before the
-times are compared. socialgraph's time is the graph stage on an already-started local
-cluster (cluster start-up is printed separately); the peers' time includes nothing but their
-query. The peers need ``pip install -e '.[bench]'``.
+times are compared. socialgraph's time is the job's graph stage (scan for repeated ids,
+validate, aggregate, combine, find service hubs, weigh) on an already-started local cluster
+(start-up is printed separately), without writing Parquet; the peers' time is their query. The peers need ``pip install -e '.[bench]'``.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
 
     from pipelines.cluster import dask_client, make_compute, total_threads
     from pipelines.config_file import load_config
-    from pipelines.graph_build import build_ties, default_buckets
+    from pipelines.graph_build import build_graph_edges, default_buckets
     from pipelines.ingest import open_cdrs, scan
-    from socialgraph.ties import Window, weigh_edges
+    from socialgraph.ties import Window
 
     import pyarrow.parquet as pq
 
@@ -127,10 +127,10 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
         sub_keys = number_keys(pq.read_table(data / "subscribers.parquet", columns=["msisdn"]).column(0), cfg.numbers)
         _, dup_ids = scan(source, compute, need_max_ts=False, now=dt.datetime.now(dt.timezone.utc))
         window = Window(dt.date.fromisoformat(as_of), lookback)
-        edges, quality = build_ties(source, window, cfg, dup_ids, compute,
-                                    default_buckets(cfg, total_threads(client)), None,
-                                    balance_keys=sub_keys)
-        edges, _ = weigh_edges(edges, cfg.ties)
+        # The job's own graph stage, less the Parquet write (the peers write nothing either).
+        edges, _, quality = build_graph_edges(source, window, cfg, dup_ids, compute,
+                                              default_buckets(cfg, total_threads(client)), None, None,
+                                              balance_keys=sub_keys)
         seconds = time.perf_counter() - t1
     return {"seconds": seconds, "cluster_start_s": t_cluster, "ties": edges.num_rows,
             "calls": int(edges.column("calls").to_numpy().sum()),

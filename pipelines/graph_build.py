@@ -1,27 +1,37 @@
-"""Stage: CDR partitions -> pair partials -> hash-bucketed combine -> tie table on the client.
+"""Stage: CDR partitions -> pair partials -> range-bucketed combine -> weighed ties.
 
-The Dask graph is explicit: one task per input partition (validate + pre-aggregate), one task
-for rows with repeated ids, then a task-based shuffle of the (much smaller) pair partials into
-``n_buckets`` buckets, each combined and finalised on a worker. Only the finished ties come to
-the client, where tie strength and service hubs need the whole graph.
+The Dask graph is explicit: one task per input partition (validate, pre-aggregate to pairs,
+split by key range), one task for rows with repeated ids, then a task-based shuffle of the
+(much smaller) pair partials into buckets, each combined and sorted on a worker. The full tie
+table stays on the workers, which also write it; the client receives per-number contact counts
+(to find service hubs, a whole-graph property) and a compact copy of the ties for the graph.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import dask
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from socialgraph.config import JobConfig
 from socialgraph.ties import (
     PairPartial,
     Window,
+    apply_weights,
     combine_partials,
+    edges_to_arrow,
     empty_partial,
     finalize_edges,
+    hub_keys,
+    node_contact_stats,
     range_boundaries,
 )
 
+from .io import FILE_MODE
 from .ingest import CdrSource, process_partition, resolve_duplicates, sum_counts
 
 
@@ -38,15 +48,9 @@ def default_buckets(cfg: JobConfig, threads: int) -> int:
     return cfg.ingest.combine_partitions or 4 * threads
 
 
-def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
-               compute, n_buckets: int, quarantine_dir: str | None,
-               balance_keys: np.ndarray | None = None) -> tuple[pa.Table, dict]:
-    """Run ingest + pair aggregation; return the tie table (number keys) and quality counts.
-
-    Pairs are range-partitioned by their ``a`` key into ``n_buckets``, split at quantiles of
-    ``balance_keys`` (the subscriber numbers: most pairs have an on-net ``a``), so each
-    bucket is combined and sorted on a worker and the buckets concatenate into a sorted table.
-    """
+def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
+                  n_buckets: int, quarantine_dir: str | None, balance_keys: np.ndarray | None):
+    """Delayed tie tables, one per bucket (sorted, concatenating in order), and row counts."""
     boundaries = range_boundaries(balance_keys if balance_keys is not None else np.empty(0, np.int64), n_buckets)
     n_buckets = boundaries.size + 1
     parts = source.ddf.to_delayed()
@@ -63,6 +67,63 @@ def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.nd
         dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words)
         for k in range(n_buckets)
     ]
+    return combined, counts
+
+
+def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
+               compute, n_buckets: int, quarantine_dir: str | None,
+               balance_keys: np.ndarray | None = None) -> tuple[pa.Table, dict]:
+    """Run ingest + pair aggregation; return the whole tie table (number keys) and the counts.
+
+    Pairs are range-partitioned by their ``a`` key into ``n_buckets``, split at quantiles of
+    ``balance_keys`` (the subscriber numbers: most pairs have an on-net ``a``), so each
+    bucket is combined and sorted on a worker and the buckets concatenate into a sorted table.
+    The job itself uses :func:`build_graph_edges`, which keeps the full table on the workers.
+    """
+    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys)
     buckets, counts = compute(combined, counts, label="build call graph")
     edges = pa.concat_tables(buckets)  # chunked, no copy: buckets are already in (a, b) order
     return edges, sum_counts(counts)
+
+
+#: What the client keeps of each tie for the call graph and the later stages (53 bytes a tie);
+#: the full table is written by the workers.
+GRAPH_COLUMNS = {
+    "a": pa.int64(), "b": pa.int64(), "weight": pa.float64(), "reciprocal": pa.bool_(),
+    "calls_ab": pa.int32(), "calls_ba": pa.int32(), "sms_ab": pa.int32(), "sms_ba": pa.int32(),
+    "active_days": pa.int32(), "evening_weekend_share": pa.float32(), "working_hours_share": pa.float32(),
+}
+
+
+def _finish_bucket(ties: pa.Table, hubs: np.ndarray, cfg: JobConfig, path: str | None) -> pa.Table:
+    weighed = apply_weights(ties, hubs, cfg.ties)
+    if path is not None:
+        target = Path(path)
+        pq.write_table(edges_to_arrow(weighed), str(target), compression="zstd")
+        os.chmod(target, FILE_MODE)
+    return pa.table({name: weighed.column(name).cast(typ) for name, typ in GRAPH_COLUMNS.items()})
+
+
+def build_graph_edges(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
+                      compute, n_buckets: int, quarantine_dir: str | None, edges_dir: str | None,
+                      balance_keys: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray, dict]:
+    """The job's graph stage: ties built, weighed and written on the workers.
+
+    Phase 1 combines each bucket and keeps its tie table on the worker, sending the client only
+    per-number contact counts, from which the client finds the service hubs. Phase 2 weighs
+    each bucket, writes it as ``edges_dir/part-NNNNN.parquet`` (buckets are key ranges, so the
+    parts in name order are sorted by ``(a, b)``), and sends the client only
+    :data:`GRAPH_COLUMNS`. Returns that table, the hub keys and the row counts.
+    """
+    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys)
+    combined = list(dask.persist(*combined))
+    stats = [dask.delayed(node_contact_stats)(c) for c in combined]
+    stats, counts = compute(stats, counts, label="build call graph")
+    hubs = hub_keys(stats, cfg.ties)
+    finished = [
+        dask.delayed(_finish_bucket)(c, hubs, cfg, None if edges_dir is None else f"{edges_dir}/part-{k:05d}.parquet")
+        for k, c in enumerate(combined)
+    ]
+    (tables,) = compute(finished, label="weigh and write ties")
+    del combined
+    return pa.concat_tables(tables), hubs, sum_counts(counts)

@@ -24,12 +24,12 @@ import numpy as np
 from socialgraph.config import JobConfig
 from socialgraph.graph import build_call_graph
 from socialgraph.numbers import number_keys
-from socialgraph.ties import Window, edges_to_arrow, weigh_edges
+from socialgraph.ties import Window
 
 from . import catalog
 from .cluster import dask_client, make_compute, total_threads
 from .config_file import config_to_mapping
-from .graph_build import build_ties, default_buckets
+from .graph_build import build_graph_edges, default_buckets
 from .ingest import open_cdrs, scan
 from .io import InputError, ensure_dir, input_description, read_operators, read_subscribers, \
     replace_dir, write_json, write_parquet
@@ -149,24 +149,29 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         manifest["window"] = {"as_of": as_of.isoformat(), "start": window.start_date.isoformat(),
                               "lookback_days": window.lookback_days, "timezone": window.timezone}
 
-        qtmp = None
-        if cfg.ingest.quarantine:
-            qtmp = out / f".{catalog.QUARANTINE}.tmp-{manifest['run_id'][:8]}"
-            shutil.rmtree(qtmp, ignore_errors=True)
-            ensure_dir(qtmp)
+        # Workers write the quarantine and edge datasets into hidden directories; they are
+        # renamed into place only when the whole stage has succeeded.
+        tag = manifest["run_id"][:8]
+        qtmp = out / f".{catalog.QUARANTINE}.tmp-{tag}" if cfg.ingest.quarantine else None
+        etmp = out / f".{catalog.EDGES}.tmp-{tag}"
+        for d in (qtmp, etmp):
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
+                ensure_dir(d)
         n_buckets = default_buckets(cfg, total_threads(client))
         with stages.stage("graph") as st:
-            edges, quality = build_ties(source, window, cfg, dup_ids, compute, n_buckets,
-                                        None if qtmp is None else str(qtmp), balance_keys=sub_keys)
+            edges, hub_keys, quality = build_graph_edges(
+                source, window, cfg, dup_ids, compute, n_buckets,
+                None if qtmp is None else str(qtmp), str(etmp), balance_keys=sub_keys)
             st["rows_in"] = quality["rows_in"]
             st["rows_used"] = quality["rows_used"]
             st["edges"] = edges.num_rows
+            st["service_hubs"] = int(hub_keys.size)
 
     if not quality["balanced"]:  # a bug, never bad input: refuse to publish
         raise RuntimeError(f"row accounting does not balance: {quality}")
 
-    with stages.stage("ties") as st:
-        edges, hub_keys = weigh_edges(edges, cfg.ties)
+    with stages.stage("call_graph") as st:
         graph = build_call_graph(
             edges.column("a").to_numpy(), edges.column("b").to_numpy(), edges.column("weight").to_numpy(),
             on_net_keys=sub_keys, home_prefixes=tuple(operators["home_prefixes"]),
@@ -175,10 +180,9 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         )
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges
-        st["service_hubs"] = int(hub_keys.size)
 
     with stages.stage("write") as st:
-        write_parquet(edges_to_arrow(edges), out / catalog.EDGES)
+        replace_dir(etmp, out / catalog.EDGES)
         write_parquet(_nodes_table(graph), out / catalog.NODES)
         quality["window"] = manifest["window"]
         write_json(quality, out / catalog.QUALITY)

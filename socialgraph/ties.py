@@ -45,6 +45,9 @@ __all__ = [
     "tie_strength",
     "partial_columns",
     "weigh_edges",
+    "node_contact_stats",
+    "hub_keys",
+    "apply_weights",
     "edges_to_arrow",
 ]
 
@@ -445,22 +448,59 @@ def tie_strength(edges: pa.Table | pd.DataFrame, ties: TieConfig = TieConfig()) 
     return intensity * (ties.one_way_factor + (1.0 - ties.one_way_factor) * balance)
 
 
-def weigh_edges(edges: pa.Table, ties: TieConfig = TieConfig()) -> tuple[pa.Table, np.ndarray]:
-    """Add ``weight`` and ``service_hub`` to a tie table; return it and the hub number keys.
-
-    Ties touching a service hub keep their counts but get weight 0.
+def node_contact_stats(edges: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per number in a tie table: how many distinct numbers reached it, and how many of those
+    it answered. Stats of disjoint tie tables add up per number (see :func:`hub_keys`).
     """
     from .graph import dense_ids
 
     col = lambda name: edges.column(name).to_numpy()  # noqa: E731
     keys, src, dst = dense_ids(col("a"), col("b"))
-    out_ab = col("calls_ab") + col("sms_ab")
-    out_ba = col("calls_ba") + col("sms_ba")
-    hub = service_hub_mask(src, dst, out_ab, out_ba, keys.size, ties)
-    touches_hub = hub[src] | hub[dst]
+    in_a = (col("calls_ba") + col("sms_ba")) > 0  # b reached a
+    in_b = (col("calls_ab") + col("sms_ab")) > 0
+    both = in_a & in_b
+    n = keys.size
+    contacts_in = np.bincount(src[in_a], minlength=n) + np.bincount(dst[in_b], minlength=n)
+    replies = np.bincount(src[both], minlength=n) + np.bincount(dst[both], minlength=n)
+    return keys, contacts_in, replies
+
+
+def hub_keys(stats: list[tuple[np.ndarray, np.ndarray, np.ndarray]], ties: TieConfig = TieConfig()) -> np.ndarray:
+    """Service-hub numbers from the contact stats of one or more disjoint tie tables.
+
+    >>> e = pa.table({"a": np.arange(1, 301), "b": np.full(300, 999), "calls_ab": np.ones(300, int),
+    ...               "calls_ba": np.zeros(300, int), "sms_ab": np.zeros(300, int), "sms_ba": np.zeros(300, int)})
+    >>> hub_keys([node_contact_stats(e)]).tolist()
+    [999]
+    """
+    if not stats:
+        return np.empty(0, np.int64)
+    keys = np.concatenate([s[0] for s in stats])
+    codes, uniq = pd.factorize(keys)
+    contacts_in = np.bincount(codes, np.concatenate([s[1] for s in stats]), minlength=uniq.size)
+    replies = np.bincount(codes, np.concatenate([s[2] for s in stats]), minlength=uniq.size)
+    hub = (contacts_in >= ties.hub_min_contacts) & (
+        replies <= ties.hub_max_reply_share * np.maximum(contacts_in, 1)
+    )
+    return np.sort(uniq[hub]).astype(np.int64)
+
+
+def apply_weights(edges: pa.Table, hubs: np.ndarray, ties: TieConfig = TieConfig()) -> pa.Table:
+    """Add ``weight`` (tie strength, 0 for ties touching a hub) and ``service_hub``."""
+    a = edges.column("a").to_numpy()
+    b = edges.column("b").to_numpy()
+    touches_hub = np.isin(a, hubs) | np.isin(b, hubs)
     weight = np.where(touches_hub, 0.0, tie_strength(edges, ties))
-    edges = edges.append_column("weight", pa.array(weight)).append_column("service_hub", pa.array(touches_hub))
-    return edges, keys[hub]
+    return edges.append_column("weight", pa.array(weight)).append_column("service_hub", pa.array(touches_hub))
+
+
+def weigh_edges(edges: pa.Table, ties: TieConfig = TieConfig()) -> tuple[pa.Table, np.ndarray]:
+    """Add ``weight`` and ``service_hub`` to a whole tie table; return it and the hub keys.
+
+    Ties touching a service hub keep their counts but get weight 0.
+    """
+    hubs = hub_keys([node_contact_stats(edges)], ties)
+    return apply_weights(edges, hubs, ties), hubs
 
 
 def edges_to_arrow(edges: pa.Table) -> pa.Table:
