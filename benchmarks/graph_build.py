@@ -133,7 +133,7 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
                                               balance_keys=sub_keys)
         seconds = time.perf_counter() - t1
     return {"seconds": seconds, "cluster_start_s": t_cluster, "ties": edges.num_rows,
-            "calls": int(edges.column("calls").to_numpy().sum()),
+            "calls": int(edges.column("calls_ab").to_numpy().sum() + edges.column("calls_ba").to_numpy().sum()),
             "days": int(edges.column("active_days").to_numpy().sum()),
             "rows_in": quality["rows_in"]}
 

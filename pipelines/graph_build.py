@@ -43,9 +43,9 @@ def _combine_bucket(*pieces: PairPartial, n_words: int) -> pa.Table:
 
 
 def default_buckets(cfg: JobConfig, threads: int) -> int:
-    """Combine buckets: four per worker thread, so one combine's working set stays small and an
+    """Combine buckets: eight per worker thread, so one combine's working set stays small and an
     uneven bucket delays the stage little."""
-    return cfg.ingest.combine_partitions or 4 * threads
+    return cfg.ingest.combine_partitions or 8 * threads
 
 
 def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
