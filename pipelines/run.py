@@ -176,7 +176,9 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
             edges.column("a").to_numpy(), edges.column("b").to_numpy(), edges.column("weight").to_numpy(),
             on_net_keys=sub_keys, home_prefixes=tuple(operators["home_prefixes"]),
             operators=operators["operators"], home_operator=operators["home_operator"],
-            service_hub_keys=hub_keys,
+            service_hub_keys=hub_keys, extra_keys=sub_keys,
+            events_ab=(edges.column("calls_ab").to_numpy() + edges.column("sms_ab").to_numpy()),
+            events_ba=(edges.column("calls_ba").to_numpy() + edges.column("sms_ba").to_numpy()),
         )
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges

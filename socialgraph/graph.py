@@ -25,6 +25,8 @@ class CallGraph:
     ----------
     keys : int64 number key of each node, sorted (node id = position)
     indptr, indices, weights : symmetric CSR (int64, int32, float64); no self-loops
+    received, sent : int32 per CSR entry ``(i, j)``: events (calls + SMS) from ``j`` to ``i``
+        and from ``i`` to ``j`` (all zero when the graph was built without directions)
     nodes : DataFrame, one row per node: ``msisdn, on_net, operator, service_hub``
     """
 
@@ -33,6 +35,15 @@ class CallGraph:
     indices: np.ndarray
     weights: np.ndarray
     nodes: pd.DataFrame
+    received: np.ndarray | None = None
+    sent: np.ndarray | None = None
+
+    def __post_init__(self):
+        zeros = np.zeros(self.indices.size, np.int32)
+        if self.received is None:
+            object.__setattr__(self, "received", zeros)
+        if self.sent is None:
+            object.__setattr__(self, "sent", zeros.copy())
 
     @property
     def n_nodes(self) -> int:
@@ -108,6 +119,8 @@ def build_call_graph(
     home_operator: str = "home",
     service_hub_keys: np.ndarray | None = None,
     extra_keys: np.ndarray | None = None,
+    events_ab: np.ndarray | None = None,
+    events_ba: np.ndarray | None = None,
 ) -> CallGraph:
     """Build the CSR call graph from a tie table.
 
@@ -120,6 +133,8 @@ def build_call_graph(
     operators : prefix -> operator name for off-net numbers (longest prefix wins)
     service_hub_keys : keys of numbers flagged as service hubs
     extra_keys : numbers to include as (isolated) nodes even without ties, e.g. subscribers
+    events_ab, events_ba : optional events (calls + SMS) from a to b and from b to a, which
+        become the ``received`` / ``sent`` arrays of the CSR
 
     Examples
     --------
@@ -143,6 +158,13 @@ def build_call_graph(
     d = np.concatenate([dst[keep], src[keep]])
     w = np.concatenate([weight[keep], weight[keep]])
     order = np.argsort(s * np.int64(n) + d, kind="stable")
+    received = sent = None
+    if events_ab is not None and events_ba is not None:
+        ab = np.asarray(events_ab, np.int64)[keep]
+        ba = np.asarray(events_ba, np.int64)[keep]
+        # entry (a -> b) receives b's events to a; entry (b -> a) receives a's events to b
+        received = np.concatenate([ba, ab])[order].astype(np.int32)
+        sent = np.concatenate([ab, ba])[order].astype(np.int32)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=n), out=indptr[1:])
 
@@ -163,4 +185,6 @@ def build_call_graph(
         indices=d[order].astype(np.int32),
         weights=w[order],
         nodes=nodes,
+        received=received,
+        sent=sent,
     )

@@ -94,7 +94,12 @@ def test_edges_parquet_is_the_contract_table(good_run):
     assert_edges_equal_reference(edges, reference_edges(table.to_pandas(), AS_OF, LOOKBACK,
                                                         COUNTRY_CODE, NATIONAL_LENGTH))
     nodes = pq.read_table(out / "nodes.parquet").to_pandas()
-    assert set(nodes["msisdn"]) == set(df["a"]) | set(df["b"])
+    # every number with a tie, plus every subscriber (a subscriber without ties is a node of
+    # degree 0: later stages score it too)
+    subscribers = set(pq.read_table(out.parent / "subscribers.parquet").column("msisdn").to_pylist())
+    assert set(nodes["msisdn"]) == set(df["a"]) | set(df["b"]) | subscribers
+    isolated = nodes[~nodes["msisdn"].isin(set(df["a"]) | set(df["b"]))]
+    assert (isolated["degree"] == 0).all() and isolated["on_net"].all()
 
 
 def test_quality_json_balances(good_run):
