@@ -21,6 +21,8 @@ from socialgraph.config import JobConfig
 from socialgraph.ties import (
     PairPartial,
     Window,
+    N_BLOCKS,
+    activity_block_masks,
     apply_weights,
     combine_partials,
     edges_to_arrow,
@@ -35,11 +37,11 @@ from .io import FILE_MODE
 from .ingest import CdrSource, process_partition, resolve_duplicates, sum_counts
 
 
-def _combine_bucket(*pieces: PairPartial, n_words: int) -> pa.Table:
+def _combine_bucket(*pieces: PairPartial, n_words: int, block_masks: np.ndarray) -> pa.Table:
     nonempty = [p for p in pieces if len(p)]
     if not nonempty:
-        return finalize_edges(empty_partial(n_words))
-    return finalize_edges(combine_partials(nonempty))
+        return finalize_edges(empty_partial(n_words), block_masks)
+    return finalize_edges(combine_partials(nonempty), block_masks)
 
 
 def default_buckets(cfg: JobConfig, threads: int) -> int:
@@ -53,6 +55,7 @@ def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np
     """Delayed tie tables, one per bucket (sorted, concatenating in order), and row counts."""
     boundaries = range_boundaries(balance_keys if balance_keys is not None else np.empty(0, np.int64), n_buckets)
     n_buckets = boundaries.size + 1
+    block_masks = activity_block_masks(window, cfg.scoring.block_days)
     parts = source.ddf.to_delayed()
     processed = [
         dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids,
@@ -64,7 +67,8 @@ def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np
     split = [p[0] for p in processed] + [dups[0]]
     counts = [p[1] for p in processed] + [dups[1]]
     combined = [
-        dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words)
+        dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words,
+                                      block_masks=block_masks)
         for k in range(n_buckets)
     ]
     return combined, counts
@@ -86,12 +90,13 @@ def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.nd
     return edges, sum_counts(counts)
 
 
-#: What the client keeps of each tie for the call graph and the later stages (53 bytes a tie);
+#: What the client keeps of each tie for the call graph and the later stages (61 bytes a tie);
 #: the full table is written by the workers.
 GRAPH_COLUMNS = {
     "a": pa.int64(), "b": pa.int64(), "weight": pa.float64(), "reciprocal": pa.bool_(),
     "calls_ab": pa.int32(), "calls_ba": pa.int32(), "sms_ab": pa.int32(), "sms_ba": pa.int32(),
     "active_days": pa.int32(), "evening_weekend_share": pa.float32(), "working_hours_share": pa.float32(),
+    **{f"days_block_{k}": pa.int16() for k in range(N_BLOCKS)},
 }
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "TieConfig",
     "IngestConfig",
     "ClusterConfig",
+    "ScoringConfig",
     "JobConfig",
 ]
 
@@ -185,6 +186,60 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScoringConfig:
+    """Stickiness, exposure and churn risk.
+
+    Stickiness is a weighted mean of components in [0, 1] (weights ``w_*``, normalised to sum
+    to 1); each saturating component is ``1 - exp(-x / scale)``, so ``scale`` is the value at
+    which a component reaches 63 %. Inbound ties (the contact reaches the subscriber on this
+    number) count ``inbound_factor`` times an outbound-only tie in the social component.
+    Exposure decays a churned contact's weight with ``half_life_days`` since the churn.
+    ``block_days`` is the length of the activity blocks: the activity trend compares the last
+    block with the two before it, and churn risk is fitted on features taken one block before
+    the as-of date against churn in that last block (never on churn after as-of).
+    """
+
+    w_tenure: float = 0.20
+    w_social: float = 0.30
+    w_diversity: float = 0.10
+    w_onnet: float = 0.10
+    w_services: float = 0.15
+    w_group: float = 0.10
+    w_balance: float = 0.05
+    tenure_scale_days: float = 730.0
+    social_scale: float = 8.0
+    inbound_factor: float = 2.0
+    services_scale: float = 3.0
+    balance_scale: float = 50.0
+    half_life_days: float = 30.0
+    alpha: float = 0.85
+    block_days: int = 28
+    risk_l2: float = 1.0
+
+    def __post_init__(self):
+        ws = [getattr(self, f.name) for f in fields(self) if f.name.startswith("w_")]
+        for f in fields(self):
+            if f.name.startswith("w_"):
+                _check_range("scoring", f.name, getattr(self, f.name), 0.0, None)
+        if sum(ws) <= 0:
+            raise ValueError("scoring: at least one stickiness weight w_* must be positive")
+        for name in ("tenure_scale_days", "social_scale", "services_scale", "balance_scale",
+                     "half_life_days"):
+            _check_range("scoring", name, getattr(self, name), 1e-9, None)
+        _check_range("scoring", "inbound_factor", self.inbound_factor, 1.0, None)
+        _check_range("scoring", "alpha", self.alpha, 0.01, 0.99)
+        _check_range("scoring", "block_days", self.block_days, 1, 366)
+        _check_range("scoring", "risk_l2", self.risk_l2, 0.0, None)
+
+    @property
+    def stickiness_weights(self) -> dict[str, float]:
+        """Component -> weight, normalised to sum to 1."""
+        raw = {f.name[2:]: getattr(self, f.name) for f in fields(self) if f.name.startswith("w_")}
+        total = sum(raw.values())
+        return {k: v / total for k, v in raw.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobConfig:
     """Everything a run of ``socialgraph run`` can tune."""
 
@@ -194,6 +249,7 @@ class JobConfig:
     ties: TieConfig = field(default_factory=TieConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     seed: int = 42
 
     def __post_init__(self):

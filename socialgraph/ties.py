@@ -45,6 +45,7 @@ __all__ = [
     "tie_strength",
     "partial_columns",
     "weigh_edges",
+    "activity_block_masks",
     "node_contact_stats",
     "hub_keys",
     "apply_weights",
@@ -382,26 +383,52 @@ TIE_INT_COLUMNS = ("a", "b", "calls", "sms", "duration_s", "active_days", "calls
                    "sms_ab", "sms_ba", "first_seen", "last_seen")
 
 
-def finalize_edges(combined: PairPartial) -> pa.Table:
+N_BLOCKS = 4
+
+
+def activity_block_masks(window: Window, block_days: int = 28, n_blocks: int = N_BLOCKS) -> np.ndarray:
+    """Bitmasks of the day ranges ``[L - block_days*(k+1), L - block_days*k)`` (``L`` the window
+    length), most recent first: block ``k`` of a tie counts its active days in that range.
+
+    >>> m = activity_block_masks(Window(dt.date(2026, 3, 1), 70), block_days=7, n_blocks=2)
+    >>> [sum(bin(int(x) & (2**64 - 1)).count("1") for x in row) for row in m], m.shape
+    ([7, 7], (2, 2))
+    """
+    masks = np.zeros((n_blocks, window.n_words), np.uint64)
+    for k in range(n_blocks):
+        hi = window.lookback_days - block_days * k
+        for d in range(max(0, hi - block_days), max(0, hi)):
+            masks[k, d >> 6] |= np.uint64(1) << np.uint64(d & 63)
+    return masks.view(np.int64)
+
+
+def finalize_edges(combined: PairPartial, block_masks: np.ndarray | None = None) -> pa.Table:
     """Combined partials -> the tie table, sorted by ``(a, b)`` (number keys, no weight yet).
 
     Columns: ``a, b, calls, sms, duration_s, active_days, calls_ab, calls_ba, sms_ab, sms_ba,
     first_seen, last_seen`` (int64; times as UTC epoch seconds), ``reciprocal`` (bool),
-    ``evening_weekend_share, working_hours_share`` (float64). An Arrow table of 1-D arrays: it
-    concatenates and crosses process boundaries without copies.
+    ``evening_weekend_share, working_hours_share`` (float64), and ``days_block_0..`` (int16:
+    active days in each range of ``block_masks``, see :func:`activity_block_masks`). An Arrow
+    table of 1-D arrays: it concatenates and crosses process boundaries without copies.
     """
     n = len(combined)
+    if block_masks is None:
+        block_masks = np.zeros((0, combined.n_words), np.int64)
     order = np.argsort(combined.a)  # NumPy's vectorised sort is ~2x numba's here
     _k._order_runs_by_b(order, combined.a, combined.b)
     ints = np.empty((len(TIE_INT_COLUMNS), n), np.int64)
     recip = np.empty(n, np.bool_)
     shares = np.empty((2, n), np.float64)
+    blocks = np.empty((block_masks.shape[0], n), np.int16)
     _k._finalize_columns(order, combined.a, combined.b, combined.counts, combined.duration,
-                         combined.days, combined.t0, ints, recip, shares)
+                         combined.days, combined.t0, np.ascontiguousarray(block_masks, np.int64),
+                         ints, recip, shares, blocks)
     cols = {name: ints[j] for j, name in enumerate(TIE_INT_COLUMNS)}
     cols["reciprocal"] = recip
     cols["evening_weekend_share"] = shares[0]
     cols["working_hours_share"] = shares[1]
+    for k in range(blocks.shape[0]):
+        cols[f"days_block_{k}"] = blocks[k]
     return pa.table(cols)
 
 

@@ -167,13 +167,25 @@ def _order_runs_by_b(order, a, b):
 
 
 @njit
-def _finalize_columns(order, a, b, counts, dur, days, t0, ints, recip, shares):
+def _popcount(x):
+    x = np.uint64(x)
+    n = 0
+    while x:
+        x &= x - np.uint64(1)
+        n += 1
+    return n
+
+
+@njit
+def _finalize_columns(order, a, b, counts, dur, days, t0, block_masks, ints, recip, shares, blocks):
     """Gather pairs in ``order`` into output columns in one pass.
 
     ints columns: a, b, calls, sms, duration_s, active_days, calls_ab, calls_ba, sms_ab, sms_ba,
-    first_seen, last_seen; shares: evening_weekend, working_hours.
+    first_seen, last_seen; shares: evening_weekend, working_hours; blocks: active days within
+    each day-range mask of ``block_masks`` (n_blocks, n_words).
     """
     n_words = days.shape[1]
+    n_blocks = block_masks.shape[0]
     for i in range(order.shape[0]):
         r = order[i]
         c = counts[r]
@@ -182,10 +194,12 @@ def _finalize_columns(order, a, b, counts, dur, days, t0, ints, recip, shares):
         events = out_ab + out_ba
         n_days = 0
         for w in range(n_words):
-            x = np.uint64(days[r, w])
-            while x:
-                x &= x - np.uint64(1)
-                n_days += 1
+            n_days += _popcount(days[r, w])
+        for k in range(n_blocks):
+            m = 0
+            for w in range(n_words):
+                m += _popcount(days[r, w] & block_masks[k, w])
+            blocks[k, i] = m
         ints[0, i] = a[r]
         ints[1, i] = b[r]
         ints[2, i] = np.int64(c[CALLS_AB]) + c[CALLS_BA]
