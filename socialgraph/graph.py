@@ -7,7 +7,7 @@ Kernels of later stages take ``indptr, indices, weights`` straight from here. Ti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ class CallGraph:
     received, sent : int32 per CSR entry ``(i, j)``: events (calls + SMS) from ``j`` to ``i``
         and from ``i`` to ``j`` (all zero when the graph was built without directions)
     nodes : DataFrame, one row per node: ``msisdn, on_net, operator, service_hub``
+    entry : more per-entry arrays (first axis aligned with ``indices``), e.g. ``active_days``
     """
 
     keys: np.ndarray
@@ -37,6 +38,7 @@ class CallGraph:
     nodes: pd.DataFrame
     received: np.ndarray | None = None
     sent: np.ndarray | None = None
+    entry: dict = field(default_factory=dict)
 
     def __post_init__(self):
         zeros = np.zeros(self.indices.size, np.int32)
@@ -121,6 +123,7 @@ def build_call_graph(
     extra_keys: np.ndarray | None = None,
     events_ab: np.ndarray | None = None,
     events_ba: np.ndarray | None = None,
+    tie_arrays: Mapping[str, np.ndarray] | None = None,
 ) -> CallGraph:
     """Build the CSR call graph from a tie table.
 
@@ -135,6 +138,8 @@ def build_call_graph(
     extra_keys : numbers to include as (isolated) nodes even without ties, e.g. subscribers
     events_ab, events_ba : optional events (calls + SMS) from a to b and from b to a, which
         become the ``received`` / ``sent`` arrays of the CSR
+    tie_arrays : per-tie arrays, the same in both directions (first axis aligned with ``a``),
+        carried into ``CallGraph.entry`` in CSR order
 
     Examples
     --------
@@ -165,6 +170,10 @@ def build_call_graph(
         # entry (a -> b) receives b's events to a; entry (b -> a) receives a's events to b
         received = np.concatenate([ba, ab])[order].astype(np.int32)
         sent = np.concatenate([ab, ba])[order].astype(np.int32)
+    entry = {}
+    for name, arr in (tie_arrays or {}).items():
+        arr = np.asarray(arr)[keep]
+        entry[name] = np.ascontiguousarray(np.concatenate([arr, arr])[order])
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=n), out=indptr[1:])
 
@@ -187,4 +196,5 @@ def build_call_graph(
         nodes=nodes,
         received=received,
         sent=sent,
+        entry=entry,
     )

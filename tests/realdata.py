@@ -42,10 +42,10 @@ CDR_SCHEMA = pa.schema([
 def cns_dir() -> Path:
     """The CNS folder; skips the calling test with the reason when the data is not there."""
     files = [CNS / n for n in ("calls.csv", "sms.csv", "fb_friends.csv")]
-    missing = [str(f) for f in files if not f.is_file()]
+    missing = [f.name for f in files if not f.is_file()]
     if missing:
-        pytest.skip(f"real data not found (expected the shared/realdata folder next to the "
-                    f"repository checkout): missing {', '.join(missing)}")
+        pytest.skip(f"real data not found: {', '.join(missing)} missing in {CNS} (the "
+                    f"shared/realdata folder is expected next to the repository checkout)")
     return CNS
 
 

@@ -1,0 +1,258 @@
+"""The graph stage on real phone data (Copenhagen Networks Study, see ``tests/realdata.py``).
+
+Synthetic worlds cannot check that tie strength means anything; real calls and SMS with an
+outside record of who is close (Facebook friendships) can. The first tests check the plumbing
+on real data (row accounting, the slow reference, partitioning); the others check that the
+ties behave like known social ties do.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from realdata import (
+    AS_OF,
+    LOOKBACK_DAYS,
+    STUDY_START,
+    cns_cdr_table,
+    cns_dir,
+    cns_number,
+    fb_friend_pairs,
+    fb_users,
+    read_cns_calls,
+    read_cns_sms,
+    roc_auc,
+)
+from reference import assert_edges_equal_reference, reference_edges
+from socialgraph.config import JobConfig, NumberConfig
+from socialgraph.graph import build_call_graph
+from socialgraph.numbers import number_keys
+from socialgraph.ties import REASONS
+
+# Numbers are used as written (no country code to strip), so tie ends are the CDR strings.
+CONFIG = JobConfig(numbers=NumberConfig())
+# Split points among the CNS numbers, so the 3-bucket combine really uses all its buckets.
+BALANCE_KEYS = number_keys([cns_number(u) for u in (150, 300, 450, 600)])
+# name -> (files, rows shuffled); shuffling puts copies of a repeated row into different files
+LAYOUTS = {"1-file": (1, False), "3-files": (3, False), "3-files-shuffled": (3, True)}
+
+
+@dataclass
+class StageRun:
+    paths: list[Path]
+    edges: pa.Table
+    quality: dict
+    hubs: np.ndarray
+    quarantine: Path
+
+
+@pytest.fixture(scope="module")
+def raw():
+    """The source files as read from disk (calls, sms), for independent expectations."""
+    cns_dir()
+    return read_cns_calls(), read_cns_sms()
+
+
+@pytest.fixture(scope="module")
+def cdr():
+    cns_dir()
+    return cns_cdr_table()
+
+
+@pytest.fixture(scope="module")
+def stage(cdr, write_partitions, run_graph_stage, tmp_path_factory):
+    """``stage(layout)`` -> StageRun of the graph stage (synchronous Dask), run once per layout."""
+    runs: dict[str, StageRun] = {}
+
+    def run(layout: str) -> StageRun:
+        if layout not in runs:
+            k, shuffled = LAYOUTS[layout]
+            table = cdr.take(np.random.default_rng(2013).permutation(cdr.num_rows)) if shuffled else cdr
+            d = tmp_path_factory.mktemp(f"cns-{layout}")
+            paths = write_partitions(table, d / "in", k)
+            (d / "q").mkdir()
+            edges, quality, hubs = run_graph_stage(
+                d / "in", CONFIG, as_of=AS_OF, lookback_days=LOOKBACK_DAYS, quarantine_dir=d / "q",
+                balance_keys=BALANCE_KEYS, expect_partitions=k)
+            runs[layout] = StageRun(paths, edges, quality, hubs, d / "q")
+        return runs[layout]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def ties(stage):
+    """The tie table of the 1-file run as pandas, with ``fb`` (the pair are Facebook friends)."""
+    e = stage("1-file").edges.to_pandas()
+    friends = fb_friend_pairs()
+    e["fb"] = [(a, b) in friends for a, b in zip(e["a"], e["b"])]
+    return e
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def test_conversion_keeps_every_source_row(cdr, raw):
+    calls, sms = raw
+    assert cdr.num_rows == len(calls) + len(sms)
+    ids = cdr.column("cdr_id").to_pandas()
+    # one id per distinct source row: exact repeats share it, nothing else does
+    assert ids.nunique() == len(calls.drop_duplicates()) + len(sms.drop_duplicates())
+    first = cdr.column("start_time")[0].as_py()
+    assert first == STUDY_START + pd.Timedelta(seconds=int(min(calls["timestamp"].min(), sms["timestamp"].min())))
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_row_accounting_on_real_cdrs(layout, stage, raw):
+    calls, sms = raw
+    run = stage(layout)
+    q = run.quality
+    # expectations from the raw files, not from the converted table
+    n_dup = int(calls.duplicated().sum() + sms.duplicated().sum())
+    n_self = int((calls["from"] == calls["to"]).sum() + (sms["from"] == sms["to"]).sum())
+    assert n_dup > 0, "the SMS file has exact repeats (README: 21); without them dedup is untested"
+    assert q["rows_in"] == len(calls) + len(sms)
+    assert q["rows_in"] == q["rows_used"] + q["rows_quarantined"]
+    assert q["balanced"] is True
+    want = {r: 0 for r in REASONS}
+    want["duplicate_cdr_id"] = n_dup
+    want["self_call"] = n_self
+    assert q["quarantined_by_reason"] == want
+    assert q["rows_used"] == len(calls) + len(sms) - n_dup - n_self
+
+    # the quarantine holds the repeats themselves (caller, callee, time, type)
+    files = sorted(run.quarantine.glob("*.parquet"))
+    got = Counter((r["caller"], r["callee"], r["start_time"].replace(tzinfo=None), r["event_type"], r["reason"])
+                  for f in files for r in pq.read_table(f).to_pylist())
+    expect = Counter()
+    for kind, frame in (("voice", calls), ("sms", sms)):
+        for row in frame[frame.duplicated()].itertuples(index=False):
+            when = STUDY_START + pd.Timedelta(seconds=int(row.timestamp))
+            expect[(cns_number(row[1]), cns_number(row[2]), when, kind, "duplicate_cdr_id")] += 1
+    assert got == expect
+
+    if LAYOUTS[layout][1]:
+        # the shuffled layout really splits some repeats across files
+        file_of = {}
+        spans = False
+        for i, p in enumerate(run.paths):
+            for cid in pq.read_table(p, columns=["cdr_id"]).column("cdr_id").to_pylist():
+                spans |= file_of.setdefault(cid, i) != i
+        assert spans
+
+
+def test_every_event_lands_on_a_tie(stage, raw):
+    calls, sms = raw
+    e = stage("1-file").edges.to_pandas()
+    assert (calls["duration"] == -1).sum() > 0  # missed calls are in the data ...
+    assert int(e["calls"].sum()) == len(calls) - int(calls.duplicated().sum())  # ... and count as calls
+    assert int(e["sms"].sum()) == len(sms) - int(sms.duplicated().sum())
+    assert int(e["duration_s"].sum()) == int(calls["duration"].clip(lower=0).sum())
+    assert (e["a"] < e["b"]).all()
+
+
+def test_partitioning_does_not_change_edges(stage):
+    one = stage("1-file").edges
+    for layout in ("3-files", "3-files-shuffled"):
+        assert stage(layout).edges.equals(one), layout
+
+
+def test_edges_equal_slow_reference(stage, cdr):
+    ref = reference_edges(cdr.to_pandas(), AS_OF, LOOKBACK_DAYS, ties=CONFIG.ties)
+    assert len(ref) > 500
+    assert_edges_equal_reference(stage("1-file").edges, ref, CONFIG.ties)
+
+
+def test_no_service_hubs_among_students(stage, ties):
+    # ~700 students, none reached by hundreds of numbers: nobody is a call centre
+    assert stage("1-file").hubs.size == 0
+    assert not ties["service_hub"].any()
+    assert (ties["weight"] > 0).all()
+
+
+# --------------------------------------------------------------------------- real social ties
+
+
+def _labelled(ties: pd.DataFrame) -> pd.DataFrame:
+    """Observed ties whose two ends both appear in the Facebook file.
+
+    A participant missing from it shared no Facebook data; their ties would all count as
+    "not friends" for lack of data (72 of 880 ties, 33 people), which is noise, not truth.
+    """
+    users = fb_users()
+    keep = [a in users and b in users for a, b in zip(ties["a"], ties["b"])]
+    return ties[np.asarray(keep) & (ties["weight"] > 0).to_numpy()]
+
+
+def test_tie_weight_predicts_facebook_friendship(ties):
+    lab = _labelled(ties)
+    assert lab["fb"].sum() >= 100 and (~lab["fb"]).sum() >= 50
+    # Measured: AUC 0.641 over 808 ties (714 friends) with the default TieConfig (raw
+    # calls+SMS count: 0.639; active days: 0.627). Over all 880 ties it is 0.586.
+    auc = roc_auc(lab["weight"], lab["fb"])
+    assert auc > 0.62, f"tie weight AUC for Facebook friendship {auc:.3f}"
+
+
+def test_reciprocal_ties_are_friends_more_often(ties):
+    lab = _labelled(ties)
+    recip = lab.loc[lab["reciprocal"], "fb"]
+    one_way = lab.loc[~lab["reciprocal"], "fb"]
+    assert len(recip) >= 50 and len(one_way) >= 50
+    # Measured: 91.6% of 621 reciprocal ties vs 77.5% of 187 one-way ties are friends.
+    assert recip.mean() > one_way.mean() + 0.05, (recip.mean(), one_way.mean())
+
+
+def _overlap(g: nx.Graph, u, v) -> float:
+    """Onnela et al. (2007): n_uv / ((k_u - 1) + (k_v - 1) - n_uv); 0 when that is 0."""
+    n = sum(1 for _ in nx.common_neighbors(g, u, v))
+    den = (g.degree(u) - 1) + (g.degree(v) - 1) - n
+    return n / den if den > 0 else 0.0
+
+
+def test_overlap_rises_with_tie_strength(ties):
+    # The graph of ties with weight > 0, i.e. the call graph later stages use: ties to service
+    # hubs are left out because a hub's callers share it as a "common neighbour" without
+    # knowing each other. CNS has no hubs (test above), so here this is every observed tie.
+    observed = ties[ties["weight"] > 0]
+    g = nx.Graph()
+    g.add_edges_from(zip(observed["a"], observed["b"]))
+
+    # the engine's CSR graph is the same graph
+    keys = number_keys(pa.array(pd.concat([ties["a"], ties["b"]]).unique(), pa.string()))
+    a = number_keys(pa.array(ties["a"], pa.string()))
+    b = number_keys(pa.array(ties["b"], pa.string()))
+    csr = build_call_graph(a, b, ties["weight"].to_numpy(), on_net_keys=keys)
+    names = dict(enumerate(csr.nodes["msisdn"]))
+    assert nx.utils.edges_equal(nx.relabel_nodes(csr.to_networkx(), names).edges, g.edges)
+
+    overlap = np.array([_overlap(g, u, v) for u, v in zip(observed["a"], observed["b"])])
+    w = observed["weight"].to_numpy()
+    lo, hi = np.quantile(w, [0.25, 0.75])
+    weak, strong = overlap[w <= lo].mean(), overlap[w >= hi].mean()
+    # Measured: 0.0925 in the weakest quarter (226 ties) -> 0.170 in the strongest (220);
+    # rank quartiles 0.093, 0.100, 0.114, 0.170. By calls+SMS count 0.093 -> 0.146 (README,
+    # Onnela's measure on this data: 0.097 -> 0.151).
+    assert strong > weak, (weak, strong)
+    assert strong > 1.3 * weak, (weak, strong)
+
+
+def test_time_of_day_shares_are_fractions_of_events(ties):
+    ew = ties["evening_weekend_share"].to_numpy()
+    work = ties["working_hours_share"].to_numpy()
+    assert ((ew >= 0) & (ew <= 1)).all()
+    assert ((work >= 0) & (work <= 1)).all()
+    # evening/weekend and weekday working hours never overlap
+    assert (ew + work <= 1 + 1e-12).all()
+    events = (ties["calls"] + ties["sms"]).to_numpy()
+    for share in (ew, work):
+        np.testing.assert_allclose(share * events, np.round(share * events), atol=1e-9)
+    assert 0 < ew.mean() < 1 and 0 < work.mean() < 1  # real students do both
