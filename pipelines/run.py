@@ -23,8 +23,11 @@ import numpy as np
 
 from socialgraph.config import JobConfig
 from socialgraph.graph import build_call_graph
-from socialgraph.numbers import number_keys
-from socialgraph.ties import Window
+from socialgraph.numbers import format_numbers
+from socialgraph.risk import score_subscribers
+from socialgraph.schema import SUBSCRIBERS_SCORED
+from socialgraph.subscribers import day_number, subscribers_from_arrow
+from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
 from .cluster import dask_client, make_compute, total_threads
@@ -121,9 +124,10 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         operators = read_operators(spec.operators)
         subs = read_subscribers(spec.subscribers)
         try:
-            sub_keys = number_keys(subs.column("msisdn"), cfg.numbers)
+            subscribers = subscribers_from_arrow(subs, cfg.numbers)
         except ValueError as e:
-            raise InputError(f"{spec.subscribers}: column 'msisdn': {e}") from None
+            raise InputError(f"{spec.subscribers}: {e}") from None
+        sub_keys = subscribers.key
         source = open_cdrs(spec.cdr, cfg)
         manifest["inputs"] = {
             "cdr": input_description(spec.cdr),
@@ -165,7 +169,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
                 None if qtmp is None else str(qtmp), str(etmp), balance_keys=sub_keys)
             st["rows_in"] = quality["rows_in"]
             st["rows_used"] = quality["rows_used"]
-            st["edges"] = edges.num_rows
+            n_edges = st["edges"] = edges.num_rows
             st["service_hubs"] = int(hub_keys.size)
 
     if not quality["balanced"]:  # a bug, never bad input: refuse to publish
@@ -179,28 +183,47 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
             service_hub_keys=hub_keys, extra_keys=sub_keys,
             events_ab=(edges.column("calls_ab").to_numpy() + edges.column("sms_ab").to_numpy()),
             events_ba=(edges.column("calls_ba").to_numpy() + edges.column("sms_ba").to_numpy()),
+            tie_arrays={
+                "active_days": edges.column("active_days").to_numpy(),
+                "blocks": np.column_stack([edges.column(f"days_block_{k}").to_numpy() for k in range(N_BLOCKS)]),
+            },
         )
+        del edges
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges
 
+    with stages.stage("scores") as st:
+        scored, risk_model = score_subscribers(graph, subscribers, day_number(as_of), cfg.scoring)
+        manifest["churn_risk_model"] = risk_model
+        st["scored"] = len(scored)
+
     with stages.stage("write") as st:
+        write_parquet(scored_table(scored), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)
         replace_dir(etmp, out / catalog.EDGES)
         write_parquet(_nodes_table(graph), out / catalog.NODES)
         quality["window"] = manifest["window"]
         write_json(quality, out / catalog.QUALITY)
         if qtmp is not None:
             replace_dir(qtmp, out / catalog.QUARANTINE)
-        st["edges"] = edges.num_rows
+        st["edges"] = n_edges
 
     manifest["stages"] = stages.stages
     manifest["rows"] = {"cdr_in": quality["rows_in"], "cdr_used": quality["rows_used"],
-                        "cdr_quarantined": quality["rows_quarantined"], "edges": edges.num_rows,
+                        "cdr_quarantined": quality["rows_quarantined"], "edges": n_edges,
                         "nodes": graph.n_nodes}
     manifest["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     manifest["status"] = "complete"
     write_json(manifest, out / catalog.MANIFEST)
     return manifest
+
+
+def scored_table(scored):
+    """The scored subscribers with msisdn strings, in the contract's column order."""
+    import pyarrow as pa
+
+    t = pa.Table.from_pandas(scored.drop(columns=["key"]), preserve_index=False)
+    return t.append_column("msisdn", format_numbers(scored["key"].to_numpy()))
 
 
 def _nodes_table(graph):

@@ -137,3 +137,25 @@ NODES = pa.schema([
     ("degree", pa.int64()),
     ("strength", pa.float64()),
 ])
+
+SUBSCRIBERS_SCORED = pa.schema([
+    ("msisdn", pa.string()),
+    ("stickiness", pa.float64()),
+    ("influence", pa.float64()),
+    ("exposure", pa.float64()),
+    ("churn_risk", pa.float64()),
+    ("sticky_tenure", pa.float64()),
+    ("sticky_social", pa.float64()),
+    ("sticky_diversity", pa.float64()),
+    ("sticky_onnet", pa.float64()),
+    ("sticky_services", pa.float64()),
+    ("sticky_group", pa.float64()),
+    ("sticky_balance", pa.float64()),
+    ("tenure_days", pa.int64()),
+    ("inbound_contacts", pa.int64()),
+    ("reciprocal_contacts", pa.int64()),
+    ("spreading_activation", pa.float64()),
+    ("competitor_share", pa.float64()),
+    ("activity_trend", pa.float64()),
+    ("dnd", pa.bool_()),
+])
