@@ -213,7 +213,7 @@ class ScoringConfig:
     balance_scale: float = 50.0
     half_life_days: float = 30.0
     alpha: float = 0.85
-    block_days: int = 28
+    block_days: int = 14
     risk_l2: float = 1.0
 
     def __post_init__(self):

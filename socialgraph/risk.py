@@ -5,12 +5,13 @@ How ``churn_risk`` is fitted, and why it is honest
 It is a logistic regression, refitted on every run from the run's own data, that never sees
 churn after the as-of date:
 
-1. **Training cut-off** ``T0 = as_of - block_days`` (28 days by default). Features are
+1. **Training cut-off** ``T0 = as_of - block_days`` (14 days by default). Features are
    computed as of ``T0`` from information before ``T0`` only: tenure at ``T0``; the subscriber's
    active tie-days in the block before ``T0`` and in the two blocks before that (trend); ties
    active before ``T0``; exposure to contacts who churned before ``T0`` (ties weighted by
    ``log1p(active days before T0)``, never by activity after it); spreading activation seeded
-   by those churners over the same pre-``T0`` weights; the share of pre-``T0`` tie-days spent
+   by those churners over the same pre-``T0`` weights; contacts who churned in the two blocks
+   before ``T0``; whether tenure at ``T0`` is 3-9 months; the share of pre-``T0`` tie-days spent
    with competitor and on-net numbers; ``vas_count``, group membership and ARPU (snapshots of
    the subscriber table).
 2. **Label**: churned in ``[T0, as_of)``, among subscribers active at ``T0``.
@@ -37,9 +38,10 @@ from .subscribers import NEVER, Subscribers
 
 __all__ = ["RISK_FEATURES", "RiskModel", "fit_logistic", "score_subscribers", "auc", "lift_at"]
 
-RISK_FEATURES = ("log_tenure", "log_recent_days", "activity_trend", "log_contacts", "exposure",
-                 "log_activation", "competitor_share", "onnet_share", "log_vas", "in_group",
-                 "log_arpu")
+RISK_FEATURES = ("log_tenure", "tenure_3_9_months", "log_recent_days", "activity_trend",
+                 "log_contacts", "exposure", "log_churned_contacts", "log_activation",
+                 "competitor_share", "onnet_share", "log_vas", "in_group", "log_arpu")
+_SUBSCRIBER_FEATURES = ("log_tenure", "tenure_3_9_months", "log_vas", "in_group", "log_arpu")
 MIN_POSITIVES = 20
 
 
@@ -143,17 +145,29 @@ def fallback_risk(X: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def _churned_contacts(graph: CallGraph, churn_age: np.ndarray, within_days: float) -> np.ndarray:
+    """Per node: contacts who churned less than ``within_days`` before the cut-off."""
+    age = churn_age[graph.indices]
+    hit = (age >= 0) & (age < within_days)
+    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    return np.bincount(rows[hit], minlength=graph.n_nodes).astype(np.float64)
+
+
 def _features(graph_ids: np.ndarray, tenure_days: np.ndarray, tf: TieFeatures, activation: np.ndarray,
-              subs: Subscribers, rows: np.ndarray, cut: int) -> np.ndarray:
+              churned: np.ndarray, subs: Subscribers, rows: np.ndarray, cut: int) -> np.ndarray:
     ids = graph_ids[rows]
+    tenure = tenure_days[rows]
     recent = tf.at_cut("recent_days", cut)[ids]
     base = tf.at_cut("base_days", cut)[ids]
     cols = {
-        "log_tenure": np.log1p(np.maximum(tenure_days[rows], 0)),
+        "log_tenure": np.log1p(np.maximum(tenure, 0)),
+        # operators' own observation: subscribers at 3-9 months churn most
+        "tenure_3_9_months": ((tenure >= 90) & (tenure < 270)).astype(np.float64),
         "log_recent_days": np.log1p(recent),
         "activity_trend": np.log((recent + 1.0) / (base / 2.0 + 1.0)),
         "log_contacts": np.log1p(tf.at_cut("contacts", cut)[ids]),
         "exposure": tf.at_cut("exposure_u", cut)[ids],
+        "log_churned_contacts": np.log1p(churned[ids]),
         "log_activation": np.log1p(activation[ids]),
         "competitor_share": tf.at_cut("competitor_u", cut)[ids],
         "onnet_share": tf.at_cut("onnet_u", cut)[ids],
@@ -202,18 +216,20 @@ def score_subscribers(graph: CallGraph, subs: Subscribers, as_of_day: int,
     active_days = graph.entry["active_days"].astype(np.float64)
     blocks = graph.entry["blocks"].astype(np.float64)
     activation = []
+    churned = []
     for c in range(n_cut):
         u = np.log1p(np.maximum(active_days - blocks[:, :c].sum(axis=1), 0.0))
         activation.append(_activation(graph, u, churn_age[:, c], cfg.half_life_days, cfg.alpha))
+        churned.append(_churned_contacts(graph, churn_age[:, c], 2 * cfg.block_days))
 
     # subscribers absent from the graph (no ties) get node features of zero via a dummy row
     safe_ids = np.where(in_graph, ids, 0)
     zero_row = ~in_graph
 
     def feats(rows, cut):
-        X = _features(safe_ids, cut_days[cut] - subs.activation_day, tf, activation[cut], subs, rows, cut)
-        node_cols = [i for i, f in enumerate(RISK_FEATURES)
-                     if f not in ("log_tenure", "log_vas", "in_group", "log_arpu")]
+        X = _features(safe_ids, cut_days[cut] - subs.activation_day, tf, activation[cut], churned[cut],
+                      subs, rows, cut)
+        node_cols = [i for i, f in enumerate(RISK_FEATURES) if f not in _SUBSCRIBER_FEATURES]
         X[np.ix_(zero_row[rows], node_cols)] = 0.0
         return X
 
