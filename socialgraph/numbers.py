@@ -150,11 +150,13 @@ def prefix_lookup(keys: np.ndarray, prefixes: Mapping[str, str], default: str | 
         head = padded // _k._POW10[_k.MAX_DIGITS - L]
         cand = ~done & (lengths >= L)
         vals = np.fromiter(table.keys(), dtype=np.int64)
-        hit = cand & np.isin(head, vals)
-        if hit.any():
-            labels = np.array([table[int(h)] for h in head[hit]], dtype=object)
-            out[hit] = labels
-            done |= hit
+        labels = np.array(list(table.values()), dtype=object)
+        order = np.argsort(vals)
+        vals, labels = vals[order], labels[order]
+        pos = np.minimum(np.searchsorted(vals, head), vals.size - 1)
+        hit = cand & (vals[pos] == head)
+        out[hit] = labels[pos[hit]]
+        done |= hit
     return out
 
 
