@@ -87,8 +87,11 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, max_iter: int = 
     y = np.asarray(y, np.float64)
     mean = X.mean(axis=0)
     std = X.std(axis=0)
-    std[std == 0] = 1.0
-    Z = np.column_stack([np.ones(len(X)), (X - mean) / std])
+    constant = std == 0  # e.g. an optional column the operator does not provide
+    std[constant] = 1.0
+    # a constant column has no information; it stays in the model with coefficient 0 and is
+    # left out of the fit, where it would make the unpenalised Hessian singular
+    Z = np.column_stack([np.ones(len(X)), ((X - mean) / std)[:, ~constant]])
     beta = np.zeros(Z.shape[1])
     p0 = np.clip(y.mean(), 1e-6, 1 - 1e-6)
     beta[0] = np.log(p0 / (1 - p0))
@@ -103,7 +106,9 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, max_iter: int = 
         beta += step
         if np.max(np.abs(step)) < 1e-8:
             break
-    model = RiskModel(coef=beta[1:], intercept=float(beta[0]), mean=mean, std=std,
+    coef = np.zeros(X.shape[1])
+    coef[~constant] = beta[1:]
+    model = RiskModel(coef=coef, intercept=float(beta[0]), mean=mean, std=std,
                       n_train=len(y), n_positive=int(y.sum()))
     return replace(model, train_auc=auc(model.predict(X), y))
 
@@ -143,6 +148,15 @@ def fallback_risk(X: np.ndarray) -> np.ndarray:
          + 2.0 * f["competitor_share"] - 0.3 * f["log_tenure"] - 0.3 * f["log_contacts"]
          - 0.5 * f["in_group"])
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def competitor_mask(graph: CallGraph) -> np.ndarray:
+    """Off-net numbers of a known operator: not of an unknown prefix, not a service operator
+    (an operator named ``Service``, as in the contract's example), not a detected hub."""
+    nodes = graph.nodes
+    op = nodes["operator"].astype(str).str.lower()
+    return (~nodes["on_net"].to_numpy() & (op != "unknown").to_numpy() & (op != "service").to_numpy()
+            & ~nodes["service_hub"].to_numpy())
 
 
 def _churned_contacts(graph: CallGraph, churn_age: np.ndarray, within_days: float) -> np.ndarray:
@@ -208,7 +222,7 @@ def score_subscribers(graph: CallGraph, subs: Subscribers, as_of_day: int,
     for c, day in enumerate(cut_days):
         before = in_graph & (subs.churn_day < day)
         churn_age[ids[before], c] = day - subs.churn_day[before]
-    competitor = ~graph.nodes["on_net"].to_numpy() & ~graph.nodes["operator"].isin(["unknown"]).to_numpy()
+    competitor = competitor_mask(graph)
     tf = tie_features(graph, competitor=competitor, churn_age=churn_age,
                       half_life_days=cfg.half_life_days, inbound_factor=cfg.inbound_factor, n_cut=n_cut)
 

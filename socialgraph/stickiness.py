@@ -74,6 +74,8 @@ def tie_features(graph: CallGraph, *, competitor: np.ndarray, churn_age: np.ndar
     [1.0, 0.5, 0.5, 0.5]
     """
     n = graph.n_nodes
+    if int(n_cut) < 1:
+        raise ValueError(f"tie_features: n_cut must be >= 1 (cut-off 0 is the as-of date), got {n_cut}")
     if "active_days" not in graph.entry or "blocks" not in graph.entry:
         raise ValueError("tie_features: the call graph was built without active_days/blocks tie arrays")
     blocks = np.ascontiguousarray(graph.entry["blocks"], np.int32)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import NumberConfig
-from .numbers import number_keys
+from .numbers import format_numbers, mask_number, number_keys
 
 __all__ = ["Subscribers", "subscribers_from_arrow", "day_number"]
 
@@ -75,7 +75,9 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
     keys = number_keys(table.column("msisdn"), numbers)
     uniq, counts = np.unique(keys, return_counts=True)
     if (counts > 1).any():
-        raise ValueError(f"column 'msisdn': {int((counts > 1).sum())} number(s) appear more than once")
+        first = mask_number(format_numbers(uniq[counts > 1][:1]).to_pylist()[0])
+        raise ValueError(f"column 'msisdn': {int((counts > 1).sum())} number(s) appear more than once "
+                         f"(e.g. {first}); keep one row per number")
 
     def col(name, default, kind):
         if name not in names:
@@ -98,4 +100,6 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
         "plan": col("plan", None, object),
         "imei": col("imei", None, object),
     })
+    for c in ("family_id", "vnet_id", "plan", "imei"):  # keep None (pandas would make str + NaN)
+        frame[c] = pd.Series(col(c, None, object), dtype=object)
     return Subscribers(frame)
