@@ -205,15 +205,22 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
 
 def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConfig, qdir: str | None,
                        boundaries: np.ndarray):
-    """Keep one row per repeated ``cdr_id`` (first in content order), count the others."""
+    """Keep one row per repeated ``cdr_id``, count the others as duplicates.
+
+    The kept row is the first copy, in content order, that has no other fault, so a garbled
+    copy never displaces a good one (the first copy of all when every copy is bad).
+    """
     tables = [h for h in held if h is not None and h.num_rows]
     if not tables:
         return split_partial(empty_partial(window.n_words, window.start_utc), boundaries), {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
     t = pa.concat_tables(tables, promote_options="permissive")
     key = pc.cast(t.column("cdr_id"), pa.string())
     order_cols = [c for c in ("start_time", "caller", "callee", "duration_s", "event_type") if c in t.column_names]
-    sort_t = pa.table({"__id": key, **{c: t.column(c) for c in order_cols}, "__row": np.arange(t.num_rows)})
-    sort_t = sort_t.sort_by([("__id", "ascending")] + [(c, "ascending") for c in order_cols] + [("__row", "ascending")])
+    bad = clean_events(t, window, cfg.numbers).reason != 0
+    sort_t = pa.table({"__id": key, "__bad": bad, **{c: t.column(c) for c in order_cols},
+                       "__row": np.arange(t.num_rows)})
+    sort_t = sort_t.sort_by([("__id", "ascending"), ("__bad", "ascending")]
+                            + [(c, "ascending") for c in order_cols] + [("__row", "ascending")])
     rows = sort_t.column("__row").to_numpy()
     ids = sort_t.column("__id").to_pandas().to_numpy(dtype=object)
     first = np.ones(rows.size, bool)

@@ -109,8 +109,9 @@ def reference_rows(cdr: pd.DataFrame, as_of: dt.date, lookback_days: int,
 
     ``cdr`` has contract column names (``cdr_id`` optional). A row gets the first reason in the
     order of ``REASONS``. Rows sharing a non-null ``cdr_id`` are one record: exactly one of them
-    (the first by ``start_time, caller, callee, duration_s, event_type``, nulls last) is the
-    record, every other one is ``duplicate_cdr_id`` unless it has an earlier reason.
+    (the first without another fault by ``start_time, caller, callee, duration_s, event_type``,
+    nulls last; the first of all when every copy has a fault) is the record, every other one
+    is ``duplicate_cdr_id`` unless it has an earlier reason.
     """
     start_ns = _day_ns(as_of - dt.timedelta(days=lookback_days))
     end_ns = _day_ns(as_of)
@@ -118,25 +119,7 @@ def reference_rows(cdr: pd.DataFrame, as_of: dt.date, lookback_days: int,
     cols = {c: list(cdr[c]) for c in cdr.columns}
     has_id = "cdr_id" in cols
 
-    # duplicates: decided among all rows carrying the same id
-    dup = [False] * n
-    if has_id:
-        by_id = defaultdict(list)
-        for i, v in enumerate(cols["cdr_id"]):
-            if not _is_null(v):
-                by_id[str(v)].append(i)
-        for rows in by_id.values():
-            if len(rows) < 2:
-                continue
-            rows = sorted(rows, key=lambda i: (
-                _sort_key(_ns(cols["start_time"][i])),
-                _sort_key(cols["caller"][i]), _sort_key(cols["callee"][i]),
-                _sort_key(cols["duration_s"][i]), _sort_key(cols["event_type"][i]), i))
-            for i in rows[1:]:
-                dup[i] = True
-
-    out = []
-    for i in range(n):
+    def parse(i, dup):
         a, sa = reference_normalize(cols["caller"][i], country_code, national_length)
         b, sb = reference_normalize(cols["callee"][i], country_code, national_length)
         ns = _ns(cols["start_time"][i])
@@ -154,12 +137,34 @@ def reference_rows(cdr: pd.DataFrame, as_of: dt.date, lookback_days: int,
             "null_duration": d is None,
             "negative_duration": d is not None and d < 0,
             "self_call": a is not None and a == b,
-            "duplicate_cdr_id": dup[i],
+            "duplicate_cdr_id": dup,
         }
         assert set(faults) == set(REASONS)
         reason = next((r for r in REASONS if faults[r]), None)
-        out.append({"row": i, "reason": reason, "caller": a, "callee": b, "ns": ns,
-                    "event_type": et, "duration": d})
+        return {"row": i, "reason": reason, "caller": a, "callee": b, "ns": ns,
+                "event_type": et, "duration": d}
+
+    # duplicates: decided among all rows carrying the same id; the record is the first copy
+    # that has no other fault (so a garbled copy never displaces a good one), else the first
+    dup = [False] * n
+    if has_id:
+        bad = [parse(i, False)["reason"] is not None for i in range(n)]
+        by_id = defaultdict(list)
+        for i, v in enumerate(cols["cdr_id"]):
+            if not _is_null(v):
+                by_id[str(v)].append(i)
+        for rows in by_id.values():
+            if len(rows) < 2:
+                continue
+            rows = sorted(rows, key=lambda i: (
+                bad[i],
+                _sort_key(_ns(cols["start_time"][i])),
+                _sort_key(cols["caller"][i]), _sort_key(cols["callee"][i]),
+                _sort_key(cols["duration_s"][i]), _sort_key(cols["event_type"][i]), i))
+            for i in rows[1:]:
+                dup[i] = True
+
+    out = [parse(i, dup[i]) for i in range(n)]
     return pd.DataFrame(out, columns=["row", "reason", "caller", "callee", "ns", "event_type", "duration"])
 
 

@@ -165,6 +165,19 @@ def test_repeated_id_is_one_record_whatever_its_rows(write_partitions, run_graph
     assert df["duration_s"].tolist() == [60]  # the record's duration, not the duplicate's 999
 
 
+def test_garbled_first_copy_does_not_displace_a_good_copy(write_partitions, run_graph_stage, tmp_path):
+    """The earliest copy of an id is garbled; the later, good copy is the record (nothing lost)."""
+    garbled = {**GOOD[0], "cdr_id": "dup", "start_time": _at(4), "caller": None}
+    good = {**GOOD[0], "cdr_id": "dup", "start_time": _at(3), "duration_s": 77}
+    table = pa.Table.from_pylist([good, garbled, GOOD[1]], schema=CDR_SCHEMA)
+    write_partitions(table, tmp_path, 2)
+    edges, quality, _ = run_graph_stage(tmp_path)
+    assert quality["rows_used"] == 2
+    assert quality["quarantined_by_reason"]["null_number"] == 1
+    assert quality["quarantined_by_reason"]["duplicate_cdr_id"] == 0
+    assert edges.to_pandas()["duration_s"].tolist() == [77]
+
+
 # --------------------------------------------------------------------------- random dirty input
 
 
