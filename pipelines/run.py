@@ -96,6 +96,9 @@ def run_job(spec: JobSpec) -> dict:
     try:
         return _run(spec, out, manifest)
     except BaseException as e:
+        if manifest.get("run_id"):  # datasets the failed run had started: never leave them half-done
+            for tmp in out.glob(f".*.tmp-{manifest['run_id'][:8]}"):
+                shutil.rmtree(tmp, ignore_errors=True)
         if manifest:
             manifest["status"] = "failed"
             manifest["error"] = f"{type(e).__name__}: {' '.join(str(e).split())}"[:500]
