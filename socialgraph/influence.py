@@ -53,19 +53,28 @@ def _check_graph(graph: CallGraph, where: str) -> tuple[np.ndarray, np.ndarray, 
     if not isinstance(graph, CallGraph):
         raise TypeError(f"{where}: graph must be a socialgraph.graph.CallGraph, got {type(graph).__name__}")
     n = graph.n_nodes
-    indptr = np.ascontiguousarray(graph.indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(graph.indices, dtype=np.int32)
-    weights = np.ascontiguousarray(graph.weights, dtype=np.float64)
+    indptr, indices = np.asarray(graph.indptr), np.asarray(graph.indices)
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise ValueError(f"{where}: graph.indptr and graph.indices must be integer arrays, got "
+                         f"{indptr.dtype} and {indices.dtype}; rebuild the graph with build_call_graph")
+    if n >= 2**31:
+        raise ValueError(f"{where}: {n} nodes is more than the int32 node ids of the CSR can address")
+    if indices.ndim != 1:
+        raise ValueError(f"{where}: graph.indices must be 1-D, got shape {indices.shape}")
     if indptr.ndim != 1 or indptr.size != n + 1:
         raise ValueError(f"{where}: graph.indptr has {indptr.size} entries, expected n_nodes + 1 = {n + 1}")
     m = indices.size
     if indptr[0] != 0 or indptr[-1] != m or (n and np.any(np.diff(indptr) < 0)):
         raise ValueError(f"{where}: graph.indptr must rise from 0 to len(indices) = {m}; rebuild the graph "
                          "with build_call_graph")
-    if weights.shape != indices.shape:
-        raise ValueError(f"{where}: graph.weights has {weights.size} entries but graph.indices has {m}")
+    # range-check before the cast to int32, which would wrap out-of-range ids into range
     if m and (indices.min() < 0 or indices.max() >= n):
         raise ValueError(f"{where}: graph.indices must lie in [0, {n}); rebuild the graph with build_call_graph")
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(indices, dtype=np.int32)
+    weights = np.ascontiguousarray(graph.weights, dtype=np.float64)
+    if weights.shape != indices.shape:
+        raise ValueError(f"{where}: graph.weights has {weights.size} entries but graph.indices has {m}")
     if m and not (np.isfinite(weights).all() and weights.min() >= 0):
         raise ValueError(f"{where}: graph.weights must be finite and non-negative")
     return indptr, indices, weights
@@ -133,8 +142,8 @@ def dependence(graph: CallGraph) -> np.ndarray:
 
     ``dependence[i] = sum over neighbours j of w_ij / s_j`` where ``s_j`` is the strength of
     ``j`` (the sum of its tie weights): each neighbour contributes the share of its own
-    communication that goes to ``i``. The scores sum to the number of non-isolated nodes;
-    isolated nodes score 0.
+    communication that goes to ``i``. The scores sum to the number of nodes with a positive
+    strength; isolated nodes score 0, and so do the ties of a node whose weights are all 0.
 
     Parameters
     ----------
@@ -173,6 +182,8 @@ def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where
     else:
         p = _check_nonnegative_vector(personalization, "personalization", n, where)
         total = p.sum()
+        if not np.isfinite(total):
+            raise ValueError(f"{where}: personalization sums to {total}; rescale it")
         if n and not total > 0:
             raise ValueError(f"{where}: personalization is all zero; give at least one node a positive "
                              "value (or pass None for the uniform vector)")
@@ -180,11 +191,17 @@ def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where
     if n == 0:
         return np.zeros(0, dtype=np.float64), 0
     inv = _inverse_strength(indptr, weights, where)
+    # dangling = strength 0: no ties, or only ties reweighted to 0 (e.g. activity after a cut-off)
+    dangling = inv == 0.0
+    transition = np.empty(weights.size, dtype=np.float64)
+    _k._fill_transition(indptr, indices, weights, inv, transition)
     bounds = _k._split_blocks(indptr, _k._BLOCK_WORK)
-    x, iterations, err = _k._iterate_pagerank(indptr, indices, weights, inv, p, alpha, tol, max_iter, bounds)
+    work = np.empty((2, n), dtype=np.float64)
+    row, iterations, err = _k._iterate_pagerank(indptr, indices, transition, dangling, p, alpha, tol,
+                                                max_iter, bounds, work)
     if iterations > max_iter:
         raise PowerIterationFailedConvergence(max_iter, float(err), n * tol)
-    return x, int(iterations)
+    return work[row].copy(), int(iterations)
 
 
 def personalized_pagerank(
@@ -200,8 +217,8 @@ def personalized_pagerank(
     The same scores as ``networkx.pagerank(G, alpha, personalization, weight="weight",
     tol=tol, max_iter=max_iter)``: every undirected tie is two directed ones of the same
     weight, the walk moves from ``j`` to ``i`` with probability ``w_ij / s_j``, and with
-    probability ``1 - alpha`` (and always from a node without ties) it restarts at a node
-    drawn from ``personalization``. Power iteration from the uniform vector stops when the L1
+    probability ``1 - alpha`` (and always from a node of strength 0: no ties, or ties of
+    weight 0 only) it restarts at a node drawn from ``personalization``. Power iteration from the uniform vector stops when the L1
     change of an iteration is below ``n * tol``.
 
     Parameters

@@ -201,7 +201,10 @@ def _activation(graph: CallGraph, weights: np.ndarray, churn_age: np.ndarray, ha
     if seeds.size == 0:
         return np.zeros(graph.n_nodes)
     g = replace(graph, weights=weights)
-    return spreading_activation(g, seeds, 0.5 ** (churn_age[seeds] / half_life), alpha=alpha)
+    # networkx's convergence test is sum|dx| < n * tol: at a million nodes the default tol
+    # (1e-6) stops after one step, so ask for a tolerance that scales with the graph
+    return spreading_activation(g, seeds, 0.5 ** (churn_age[seeds] / half_life), alpha=alpha,
+                                tol=1e-10, max_iter=200)
 
 
 def score_subscribers(graph: CallGraph, subs: Subscribers, as_of_day: int,

@@ -1,0 +1,356 @@
+"""Influence scores against slow oracles (tests/reference_kernels.py) on random call graphs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from socialgraph.graph import build_call_graph
+from socialgraph.influence import (
+    PowerIterationFailedConvergence,
+    dependence,
+    personalized_pagerank,
+    personalized_pagerank_from_seeds,
+    spreading_activation,
+)
+from socialgraph.kernels import influence as _k
+
+from reference_kernels import (
+    reference_dependence,
+    reference_pagerank_dense,
+    reference_pagerank_exact,
+    reference_pagerank_networkx,
+)
+
+TIGHT = {"tol": 1e-12, "max_iter": 1000}
+# Exact fixed points (reference_pagerank_exact) differ from the iterates by the truncation
+# error of the power iteration, hence atol=2e-9 there.
+
+
+def random_graph(seed: int, n_keys: int = 60, n_ties: int = 150, n_isolated: int = 5,
+                 zero_share: float = 0.1):
+    """Random distinct undirected pairs of number keys, positive weights with some zeros (left
+    out of the CSR by the builder) and isolated subscribers (``extra_keys``)."""
+    rng = np.random.default_rng(seed)
+    keys = 13_000_000_000 + rng.choice(10**6, size=n_keys + n_isolated, replace=False)
+    pool, isolated = keys[:n_keys], keys[n_keys:]
+    a = rng.choice(pool, size=n_ties)
+    b = rng.choice(pool, size=n_ties)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pairs = np.unique(np.column_stack([lo, hi])[lo != hi], axis=0)
+    w = rng.gamma(1.0, 2.0, size=len(pairs))
+    w[rng.random(len(pairs)) < zero_share] = 0.0
+    swap = rng.random(len(pairs)) < 0.5  # either orientation
+    a, b = np.where(swap, pairs[:, 1], pairs[:, 0]), np.where(swap, pairs[:, 0], pairs[:, 1])
+    return build_call_graph(a, b, w, on_net_keys=keys, extra_keys=isolated)
+
+
+def components_graph():
+    """Three components (a triangle, a path, a star), two isolated nodes and a zero-weight tie."""
+    a = np.array([1, 2, 3, 10, 11, 12, 20, 20, 20, 30])
+    b = np.array([2, 3, 1, 11, 12, 13, 21, 22, 23, 31])
+    w = np.array([1.0, 2.0, 3.0, 0.5, 0.5, 4.0, 1.0, 1.0, 7.0, 0.0])
+    return build_call_graph(a, b, w, on_net_keys=a, extra_keys=np.array([40, 41]))
+
+
+def one_node_graph():
+    return build_call_graph(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0),
+                            on_net_keys=np.array([5]), extra_keys=np.array([5]))
+
+
+def assert_pagerank_matches(graph, personalization=None, **kw):
+    got = personalized_pagerank(graph, personalization, **kw)
+    assert got.dtype == np.float64 and got.shape == (graph.n_nodes,)
+    assert_allclose(got.sum(), 1.0, rtol=1e-12)
+    assert_allclose(got, reference_pagerank_networkx(graph, personalization, **kw), rtol=1e-6, atol=1e-14)
+    assert_allclose(got, reference_pagerank_dense(graph, personalization, **kw), rtol=1e-6, atol=1e-14)
+    return got
+
+
+# --------------------------------------------------------------------------- dependence
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dependence_matches_reference(seed):
+    g = random_graph(seed)
+    got = dependence(g)
+    assert got.dtype == np.float64 and got.shape == (g.n_nodes,)
+    assert_allclose(got, reference_dependence(g), rtol=1e-12)
+    # every non-isolated neighbour hands out exactly its whole strength
+    assert_allclose(got.sum(), np.count_nonzero(np.diff(g.indptr)), rtol=1e-12)
+    assert np.all(got[np.diff(g.indptr) == 0] == 0)
+
+
+def test_dependence_components_and_tiny_graphs():
+    g = components_graph()
+    assert_allclose(dependence(g), reference_dependence(g), rtol=1e-12)
+    assert dependence(one_node_graph()).tolist() == [0.0]
+    empty = build_call_graph(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0),
+                             on_net_keys=np.empty(0, np.int64))
+    assert dependence(empty).shape == (0,)
+
+
+# --------------------------------------------------------------------------- pagerank
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pagerank_uniform_matches_oracles(seed):
+    g = random_graph(seed)
+    got = assert_pagerank_matches(g, **TIGHT)
+    assert_allclose(got, reference_pagerank_exact(g), rtol=1e-6, atol=2e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pagerank_personalized_matches_oracles(seed):
+    g = random_graph(100 + seed)
+    rng = np.random.default_rng(seed)
+    p = rng.random(g.n_nodes) * (rng.random(g.n_nodes) < 0.3)
+    p[0] += 0.1  # never all zero
+    got = assert_pagerank_matches(g, p, **TIGHT)
+    assert_allclose(got, reference_pagerank_exact(g, p), rtol=1e-6, atol=2e-9)
+    # normalised inside: scaling the vector changes nothing
+    assert_allclose(got, personalized_pagerank(g, p / p.sum(), **TIGHT), rtol=1e-13)
+
+
+def test_pagerank_concentrated_on_one_node():
+    g = random_graph(7)
+    hub = int(np.argmax(np.diff(g.indptr)))
+    p = np.zeros(g.n_nodes)
+    p[hub] = 3.0
+    got = assert_pagerank_matches(g, p, **TIGHT)
+    assert got.argmax() == hub
+    # mass stays in the hub's component
+    assert_allclose(got[np.diff(g.indptr) == 0], 0.0, atol=0)
+
+
+def test_pagerank_concentrated_on_an_isolated_node_keeps_all_mass_there():
+    g = components_graph()
+    isolated = int(np.flatnonzero(np.diff(g.indptr) == 0)[0])
+    p = np.zeros(g.n_nodes)
+    p[isolated] = 1.0
+    got = assert_pagerank_matches(g, p, **TIGHT)
+    assert_allclose(got[isolated], 1.0, rtol=1e-9)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.85, 0.99])
+def test_pagerank_components_and_dangling(alpha):
+    g = components_graph()
+    assert np.any(np.diff(g.indptr) == 0)  # isolated = dangling nodes
+    assert_pagerank_matches(g, alpha=alpha, tol=1e-12, max_iter=5000)
+    p = np.arange(g.n_nodes, dtype=float)
+    assert_pagerank_matches(g, p, alpha=alpha, tol=1e-12, max_iter=5000)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_reweighted_csr_with_zero_weights(seed):
+    # callers reweigh the same CSR (e.g. activity before a cut-off), leaving some ties at 0 and
+    # some nodes with strength 0: those are dangling, as in networkx
+    g = random_graph(400 + seed)
+    rng = np.random.default_rng(seed)
+    w = g.weights.copy()
+    src = np.repeat(np.arange(g.n_nodes), np.diff(g.indptr))
+    zero_pair = rng.random(g.weights.size) < 0.3
+    # zero both directions of a tie: look up (j, i) for every entry (i, j)
+    key = src * g.n_nodes + g.indices
+    back = np.searchsorted(key, g.indices.astype(np.int64) * g.n_nodes + src)
+    w[zero_pair | zero_pair[back]] = 0.0
+    gz = dataclasses.replace(g, weights=w)
+    strength = np.bincount(src, weights=w, minlength=g.n_nodes)
+    assert np.any((strength == 0) & (np.diff(g.indptr) > 0))  # dangling nodes that have ties
+    assert_allclose(dependence(gz), reference_dependence(gz), rtol=1e-12)
+    assert_pagerank_matches(gz, **TIGHT)
+    p = rng.random(g.n_nodes)
+    assert_pagerank_matches(gz, p, **TIGHT)
+    assert_pagerank_matches(gz, p)
+
+
+def test_pagerank_default_tolerance_stops_at_the_same_iteration_as_networkx():
+    # with networkx's loose n * tol rule the answer depends on where it stops: it must agree
+    for seed in range(3):
+        g = random_graph(200 + seed)
+        got = personalized_pagerank(g)
+        assert_allclose(got, reference_pagerank_networkx(g), rtol=1e-10)
+
+
+def test_pagerank_one_node_and_empty_graph():
+    assert personalized_pagerank(one_node_graph()).tolist() == [1.0]
+    assert personalized_pagerank(one_node_graph(), np.array([2.0])).tolist() == [1.0]
+    empty = build_call_graph(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0),
+                             on_net_keys=np.empty(0, np.int64))
+    assert personalized_pagerank(empty).shape == (0,)
+
+
+def test_pagerank_fails_loudly_without_convergence():
+    g = random_graph(3)
+    with pytest.raises(PowerIterationFailedConvergence, match="max_iter=2") as info:
+        personalized_pagerank(g, tol=1e-15, max_iter=2)
+    assert isinstance(info.value, ValueError)
+
+
+def test_pagerank_accepts_lists_ints_and_strided_arrays():
+    g = random_graph(4)
+    p = np.arange(2 * g.n_nodes) % 3
+    want = personalized_pagerank(g, np.ascontiguousarray(p[::2], dtype=float))
+    assert_array_equal(personalized_pagerank(g, p[::2]), want)
+    assert_array_equal(personalized_pagerank(g, p[::2].tolist()), want)
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def test_seeds_build_the_personalization_vector():
+    g = random_graph(5)
+    ids = np.array([3, 8, 3, 11])
+    w = np.array([1.0, 2.0, 0.5, 0.0])
+    p = np.zeros(g.n_nodes)
+    np.add.at(p, ids, w)
+    got = personalized_pagerank_from_seeds(g, ids, w, **TIGHT)
+    assert_array_equal(got, personalized_pagerank(g, p, **TIGHT))
+    assert_allclose(got, reference_pagerank_networkx(g, p, **TIGHT), rtol=1e-6, atol=1e-14)
+    assert_array_equal(personalized_pagerank_from_seeds(g, np.array([4, 9])),
+                       personalized_pagerank(g, np.isin(np.arange(g.n_nodes), [4, 9]).astype(float)))
+
+
+def test_spreading_activation_is_pagerank_times_n():
+    g = random_graph(6)
+    ids = np.array([1, 2, 30])
+    act = spreading_activation(g, ids, alpha=0.7, **TIGHT)
+    assert_array_equal(act, personalized_pagerank_from_seeds(g, ids, alpha=0.7, **TIGHT) * g.n_nodes)
+    assert_allclose(act.mean(), 1.0, rtol=1e-12)
+    assert np.all(act[ids] > 1.0)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n_seeds=st.integers(1, 5),
+       alpha=st.floats(0.1, 0.95), weighted=st.booleans())
+def test_seeded_pagerank_property(seed, n_seeds, alpha, weighted):
+    rng = np.random.default_rng(seed)
+    g = random_graph(seed, n_keys=int(rng.integers(2, 40)), n_ties=int(rng.integers(1, 90)),
+                     n_isolated=int(rng.integers(0, 4)), zero_share=float(rng.random() * 0.5))
+    ids = rng.integers(0, g.n_nodes, size=n_seeds)
+    w = rng.random(n_seeds) + 0.01 if weighted else None
+    p = np.zeros(g.n_nodes)
+    np.add.at(p, ids, 1.0 if w is None else w)
+    got = personalized_pagerank_from_seeds(g, ids, w, alpha=alpha, **TIGHT)
+    assert_allclose(got, reference_pagerank_networkx(g, p, alpha=alpha, **TIGHT), rtol=1e-6, atol=1e-14)
+    # the exact fixed point differs from the iteration by its truncation error
+    assert_allclose(got, reference_pagerank_exact(g, p, alpha=alpha), rtol=1e-6, atol=2e-9)
+    assert_allclose(dependence(g), reference_dependence(g), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Many row blocks even on small graphs, to exercise the blocked reductions."""
+    monkeypatch.setattr(_k, "_BLOCK_WORK", 64)
+
+
+def test_row_blocks_cover_the_rows_in_order():
+    g = random_graph(8, n_keys=500, n_ties=3000)
+    for work in (1, 7, 64, 10**9):
+        bounds = _k._split_blocks(g.indptr, work)
+        assert bounds[0] == 0 and bounds[-1] == g.n_nodes and np.all(np.diff(bounds) > 0)
+    assert _k._split_blocks(g.indptr, 64).size > 50
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_pagerank_with_many_blocks_matches_oracles(seed, small_blocks):
+    g = random_graph(300 + seed)
+    p = np.random.default_rng(seed).random(g.n_nodes)
+    assert_pagerank_matches(g, **TIGHT)
+    assert_pagerank_matches(g, p, **TIGHT)
+    assert_pagerank_matches(g, p)  # stops at the same iteration as networkx
+
+
+def test_same_input_same_bits_whatever_the_thread_count(small_blocks):
+    g = random_graph(9, n_keys=3000, n_ties=20000, n_isolated=50)
+    p = np.random.default_rng(0).random(g.n_nodes)
+    first = (personalized_pagerank(g, p, **TIGHT), dependence(g))
+    again = (personalized_pagerank(g, p, **TIGHT), dependence(g))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = (personalized_pagerank(g, p, **TIGHT), dependence(g))
+    finally:
+        numba.set_num_threads(before)
+    for x, y, z in zip(first, again, single):
+        assert_array_equal(x, y)
+        assert_array_equal(x, z)
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"alpha": 0.0}, "alpha"), ({"alpha": 1.0}, "alpha"), ({"alpha": 1.5}, "alpha"),
+    ({"alpha": True}, "alpha"), ({"alpha": "0.85"}, "alpha"), ({"alpha": float("nan")}, "alpha"),
+    ({"tol": 0.0}, "tol"), ({"tol": -1e-6}, "tol"), ({"tol": float("inf")}, "tol"),
+    ({"tol": float("nan")}, "tol"), ({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"),
+])
+def test_pagerank_rejects_bad_parameters(kw, match):
+    with pytest.raises(ValueError, match=match):
+        personalized_pagerank(components_graph(), **kw)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda n: np.ones(n - 1), "length"),
+    (lambda n: np.ones((n, 1)), "1-D"),
+    (lambda n: -np.ones(n), "non-negative"),
+    (lambda n: np.full(n, np.nan), "finite"),
+    (lambda n: np.zeros(n), "all zero"),
+    (lambda n: np.array(["1"] * n), "numeric"),
+])
+def test_pagerank_rejects_bad_personalization(make, match):
+    g = components_graph()
+    with pytest.raises(ValueError, match=match):
+        personalized_pagerank(g, make(g.n_nodes))
+
+
+@pytest.mark.parametrize("ids, weights, match", [
+    ([], None, "non-empty"), ([-1, 2], None, "ids_of"), ([0, 99], None, "not a node id"),
+    ([0.0, 1.0], None, "integer"), ([0, 1], [1.0], "length"), ([0, 1], [0.0, 0.0], "all zero"),
+    ([0, 1], [1.0, -1.0], "non-negative"),
+])
+def test_seeds_reject_bad_input(ids, weights, match):
+    g = components_graph()
+    for f in (personalized_pagerank_from_seeds, spreading_activation):
+        with pytest.raises(ValueError, match=match):
+            f(g, np.array(ids), None if weights is None else np.array(weights))
+
+
+def test_corrupt_graphs_are_refused():
+    g = components_graph()
+    bad_index = g.indices.copy()
+    bad_index[0] = g.n_nodes
+    negative, nan = g.weights.copy(), g.weights.copy()
+    negative[0], nan[0] = -1.0, np.nan
+    for bad, match in [(dataclasses.replace(g, indices=bad_index), "indices"),
+                       (dataclasses.replace(g, weights=negative), "non-negative"),
+                       (dataclasses.replace(g, weights=nan), "finite"),
+                       (dataclasses.replace(g, weights=g.weights[:-1]), "weights"),
+                       (dataclasses.replace(g, indptr=g.indptr[:-1]), "indptr")]:
+        for f in (dependence, personalized_pagerank):
+            with pytest.raises(ValueError, match=match):
+                f(bad)
+    wrapping = g.indices.astype(np.int64)
+    wrapping[0] = 2**32 + 1  # would become a valid id 1 if cast to int32 before the range check
+    for f in (dependence, personalized_pagerank):
+        with pytest.raises(ValueError, match="indices"):
+            f(dataclasses.replace(g, indices=wrapping))
+    with pytest.raises(TypeError, match="CallGraph"):
+        dependence(g.to_networkx())
+
+
+def test_other_index_dtypes_give_the_same_scores():
+    g = random_graph(10)
+    wide = dataclasses.replace(g, indptr=g.indptr.astype(np.uint64), indices=g.indices.astype(np.int64))
+    assert_array_equal(dependence(wide), dependence(g))
+    assert_array_equal(personalized_pagerank(wide), personalized_pagerank(g))
