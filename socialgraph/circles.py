@@ -1,0 +1,49 @@
+"""Circles: groups of numbers that churn together.
+
+So far: the *declared* circles of the subscriber table, a corporate V-net (``vnet_id``) or a
+family plan (``family_id``). Their ids are derived from the operator's own ids
+(``vnet:<vnet_id>``, ``family:<family_id>``), so they are the same in every run. Inferred
+circles (call-graph communities) come next.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .subscribers import Subscribers
+
+__all__ = ["declared_circles"]
+
+
+def declared_circles(subs: Subscribers) -> pd.DataFrame:
+    """One row per (declared circle, member subscriber).
+
+    Columns: ``circle_id``, ``kind`` (``family`` or ``vnet``), ``source`` (``declared``),
+    ``key`` (the member's number key). A subscriber in both a family plan and a V-net is a
+    member of both circles. Rows are ordered by ``circle_id`` then ``key``.
+
+    >>> import pyarrow as pa, datetime as dt
+    >>> from socialgraph.subscribers import subscribers_from_arrow
+    >>> t = pa.table({"msisdn": ["13800000001", "13800000002", "13800000003"],
+    ...               "activation_date": pa.array([dt.date(2025, 1, 1)] * 3),
+    ...               "family_id": ["F1", "F1", None], "vnet_id": [None, "V9", "V9"]})
+    >>> declared_circles(subscribers_from_arrow(t))[["circle_id", "kind"]].values.tolist()
+    [['family:F1', 'family'], ['family:F1', 'family'], ['vnet:V9', 'vnet'], ['vnet:V9', 'vnet']]
+    """
+    parts = []
+    for kind, ids in (("family", subs.family_id), ("vnet", subs.vnet_id)):
+        has = pd.notna(ids)
+        if not has.any():
+            continue
+        parts.append(pd.DataFrame({
+            "circle_id": np.array([f"{kind}:{v}" for v in ids[has]], dtype=object),
+            "kind": kind,
+            "source": "declared",
+            "key": subs.key[has],
+        }))
+    if not parts:
+        return pd.DataFrame({"circle_id": pd.Series(dtype=object), "kind": pd.Series(dtype=object),
+                             "source": pd.Series(dtype=object), "key": pd.Series(dtype=np.int64)})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True)
