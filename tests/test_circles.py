@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from socialgraph.circles import declared_circles
 from socialgraph.subscribers import subscribers_from_arrow
@@ -49,3 +50,55 @@ def test_synthetic_operator_circles_match_the_subscriber_table():
     assert again.equals(c)
     assert c.sort_values(["circle_id", "key"]).reset_index(drop=True).equals(c)
     assert np.all(c.groupby("circle_id")["key"].apply(lambda k: k.is_unique))
+
+
+def _random_graph(seed, n=300, m=1200):
+    from socialgraph.graph import build_call_graph
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, m)
+    b = rng.integers(0, n, m)
+    keep = a != b
+    a, b = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+    pairs = np.unique(np.column_stack([a, b]), axis=0)
+    w = rng.random(len(pairs)) + 0.1
+    return build_call_graph(pairs[:, 0] + 10, pairs[:, 1] + 10, w, on_net_keys=np.arange(10, n + 10),
+                            extra_keys=np.arange(n + 10, n + 15))  # five isolated nodes
+
+
+def test_leiden_equals_igraph_called_directly_and_is_deterministic():
+    import random
+
+    from socialgraph.circles import leiden_communities
+
+    g = _random_graph(3)
+    m1, q1 = leiden_communities(g, seed=7, resolution=1.0)
+    m2, q2 = leiden_communities(g, seed=7, resolution=1.0)
+    assert np.array_equal(m1, m2) and q1 == q2
+    ig_graph = g.to_igraph()
+    random.seed(7)
+    direct = ig_graph.community_leiden(objective_function="modularity", weights="weight", resolution=1.0)
+    assert np.array_equal(m1, np.asarray(direct.membership))
+    assert q1 == pytest.approx(ig_graph.modularity(direct.membership, weights="weight"))
+    # isolated nodes are singletons
+    iso = np.flatnonzero(np.diff(g.indptr) == 0)
+    assert iso.size == 5 and all((m1 == m1[i]).sum() == 1 for i in iso)
+
+
+def test_leiden_finds_planted_communities():
+    from socialgraph.circles import leiden_communities
+    from socialgraph.graph import build_call_graph
+
+    rng = np.random.default_rng(0)
+    blocks = np.repeat(np.arange(10), 20)  # 10 planted groups of 20
+    a, b = np.triu_indices(200, 1)
+    p = np.where(blocks[a] == blocks[b], 0.5, 0.01)
+    keep = rng.random(a.size) < p
+    g = build_call_graph(a[keep] + 1, b[keep] + 1, np.ones(keep.sum()), on_net_keys=np.arange(1, 201))
+    m, q = leiden_communities(g, seed=1)
+    # every planted group lands in one community, and no community mixes groups
+    ids = g.ids_of(np.arange(1, 201))
+    found = m[ids]
+    assert all(len(set(found[blocks == k])) == 1 for k in range(10))
+    assert len(set(found)) == 10
+    assert q > 0.6
