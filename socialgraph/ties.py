@@ -333,7 +333,7 @@ def combine_partials(parts: list[PairPartial]) -> PairPartial:
     """Combine partial aggregates of the same pairs (sums, min/max times, OR of day bits).
 
     Pairs come out in order of first appearance; callers that need an order independent of
-    the partitioning sort the final table (see :func:`sort_pairs`).
+    the partitioning sort the final table (:func:`finalize_edges` does).
     """
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -443,11 +443,20 @@ def service_hub_mask(src: np.ndarray, dst: np.ndarray, out_ab: np.ndarray, out_b
     >>> bool(hub[0]), int(hub.sum())
     (True, 1)
     """
+    return _is_hub(*_contact_counts(src, dst, out_ab, out_ba, n_nodes), ties)
+
+
+def _contact_counts(src, dst, out_ab, out_ba, n_nodes) -> tuple[np.ndarray, np.ndarray]:
+    """Per node: distinct numbers that reached it, and how many of those it answered."""
     in_a = out_ba > 0  # b reached a
     in_b = out_ab > 0
     both = in_a & in_b
     contacts_in = np.bincount(src[in_a], minlength=n_nodes) + np.bincount(dst[in_b], minlength=n_nodes)
     replies = np.bincount(src[both], minlength=n_nodes) + np.bincount(dst[both], minlength=n_nodes)
+    return contacts_in, replies
+
+
+def _is_hub(contacts_in: np.ndarray, replies: np.ndarray, ties: TieConfig) -> np.ndarray:
     return (contacts_in >= ties.hub_min_contacts) & (
         replies <= ties.hub_max_reply_share * np.maximum(contacts_in, 1)
     )
@@ -483,12 +492,8 @@ def node_contact_stats(edges: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     col = lambda name: edges.column(name).to_numpy()  # noqa: E731
     keys, src, dst = dense_ids(col("a"), col("b"))
-    in_a = (col("calls_ba") + col("sms_ba")) > 0  # b reached a
-    in_b = (col("calls_ab") + col("sms_ab")) > 0
-    both = in_a & in_b
-    n = keys.size
-    contacts_in = np.bincount(src[in_a], minlength=n) + np.bincount(dst[in_b], minlength=n)
-    replies = np.bincount(src[both], minlength=n) + np.bincount(dst[both], minlength=n)
+    contacts_in, replies = _contact_counts(src, dst, col("calls_ab") + col("sms_ab"),
+                                           col("calls_ba") + col("sms_ba"), keys.size)
     return keys, contacts_in, replies
 
 
@@ -506,10 +511,7 @@ def hub_keys(stats: list[tuple[np.ndarray, np.ndarray, np.ndarray]], ties: TieCo
     codes, uniq = pd.factorize(keys)
     contacts_in = np.bincount(codes, np.concatenate([s[1] for s in stats]), minlength=uniq.size)
     replies = np.bincount(codes, np.concatenate([s[2] for s in stats]), minlength=uniq.size)
-    hub = (contacts_in >= ties.hub_min_contacts) & (
-        replies <= ties.hub_max_reply_share * np.maximum(contacts_in, 1)
-    )
-    return np.sort(uniq[hub]).astype(np.int64)
+    return np.sort(uniq[_is_hub(contacts_in, replies, ties)]).astype(np.int64)
 
 
 def apply_weights(edges: pa.Table, hubs: np.ndarray, ties: TieConfig = TieConfig()) -> pa.Table:

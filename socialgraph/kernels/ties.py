@@ -73,20 +73,6 @@ def _combine_partials(group, n_groups, counts, dur, days):
 
 
 @njit
-def _popcount_rows(words):
-    out = np.zeros(words.shape[0], dtype=np.int64)
-    for i in range(words.shape[0]):
-        s = 0
-        for j in range(words.shape[1]):
-            x = np.uint64(words[i, j])
-            while x:
-                x &= x - np.uint64(1)
-                s += 1
-        out[i] = s
-    return out
-
-
-@njit
 def _mix(a, b):
     x = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(b) * np.uint64(0xC2B2AE3D27D4EB4F)
     x ^= x >> np.uint64(29)
