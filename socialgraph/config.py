@@ -30,9 +30,11 @@ __all__ = [
 ]
 
 
-def _check_range(section: str, name: str, value, lo=None, hi=None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{section}.{name} must be a number, got {value!r}")
+def _check_range(section: str, name: str, value, lo=None, hi=None, integer: bool = False) -> None:
+    wrong_type = not isinstance(value, int) if integer else not isinstance(value, (int, float))
+    if isinstance(value, bool) or wrong_type:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{section}.{name} must be {kind}, got {value!r}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         lo_s = "-inf" if lo is None else lo
         hi_s = "inf" if hi is None else hi

@@ -44,6 +44,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .config import _check_range
+
 __all__ = [
     "SynthConfig",
     "SyntheticOperator",
@@ -205,13 +207,8 @@ _S_WORLD, _S_ATTR, _S_CHURN, _S_NUMBERS, _S_CDR = 1, 2, 3, 4, 5
 _NEVER = np.int64(1 << 40)  # a day index that never comes
 
 
-def _check_number(name: str, value, lo=None, hi=None, integer: bool = False) -> None:
-    wrong_type = not isinstance(value, int) if integer else not isinstance(value, (int, float))
-    if isinstance(value, bool) or wrong_type:
-        kind = "an integer" if integer else "a number"
-        raise ValueError(f"synth.{name} must be {kind}, got {value!r}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ValueError(f"synth.{name} must be in [{lo}, {hi}], got {value!r}")
+def _check_number(name: str, value, lo, hi, integer: bool = False) -> None:
+    _check_range("synth", name, value, lo, hi, integer=integer)
 
 
 @dataclass(frozen=True, kw_only=True)
