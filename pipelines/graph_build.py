@@ -96,6 +96,7 @@ GRAPH_COLUMNS = {
     "a": pa.int64(), "b": pa.int64(), "weight": pa.float64(), "reciprocal": pa.bool_(),
     "calls_ab": pa.int32(), "calls_ba": pa.int32(), "sms_ab": pa.int32(), "sms_ba": pa.int32(),
     "active_days": pa.int32(), "evening_weekend_share": pa.float32(), "working_hours_share": pa.float32(),
+    "first_seen": pa.int64(), "last_seen": pa.int64(),
     **{f"days_block_{k}": pa.int16() for k in range(N_BLOCKS)},
 }
 

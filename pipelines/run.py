@@ -189,6 +189,10 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
             tie_arrays={
                 "active_days": edges.column("active_days").to_numpy(),
                 "blocks": np.column_stack([edges.column(f"days_block_{k}").to_numpy() for k in range(N_BLOCKS)]),
+                # UTC day numbers of the tie's first and last event (re-entry / port detection)
+                "first_day": (edges.column("first_seen").to_numpy() // 86400).astype(np.int32),
+                "last_day": (edges.column("last_seen").to_numpy() // 86400).astype(np.int32),
+                "evening_weekend_share": edges.column("evening_weekend_share").to_numpy(),
             },
         )
         del edges

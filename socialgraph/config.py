@@ -26,6 +26,10 @@ __all__ = [
     "IngestConfig",
     "ClusterConfig",
     "ScoringConfig",
+    "CirclesConfig",
+    "ContagionConfig",
+    "NumberChangeConfig",
+    "OffersConfig",
     "JobConfig",
 ]
 
@@ -242,6 +246,102 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CirclesConfig:
+    """Inferred circles.
+
+    *Family circles* are the connected groups (``family_min_size``..``family_max_size``
+    members) of strong family-like ties: reciprocal, at least ``family_min_days`` active days,
+    and at least ``family_evening_share`` of the events in the evening or at the weekend.
+    *Social circles* are Leiden communities of the whole weighted call graph (modularity with
+    ``resolution``; higher gives smaller communities), kept when they have
+    ``social_min_size``..``social_max_size`` members (larger ones are not something a marketer
+    can call as a group). ``seed`` fixes Leiden's randomness.
+    """
+
+    resolution: float = 8.0
+    leiden_iterations: int = 2
+    seed: int = 42
+    social_min_size: int = 3
+    social_max_size: int = 300
+    family_min_size: int = 2
+    family_max_size: int = 6
+    family_min_days: int = 3
+    family_evening_share: float = 0.5
+
+    def __post_init__(self):
+        _check_range("circles", "resolution", self.resolution, 1e-6, None)
+        _check_range("circles", "leiden_iterations", self.leiden_iterations, -1, 1000, integer=True)
+        _check_range("circles", "seed", self.seed, 0, 2**31 - 1, integer=True)
+        _check_range("circles", "social_min_size", self.social_min_size, 2, None, integer=True)
+        _check_range("circles", "social_max_size", self.social_max_size, self.social_min_size, None, integer=True)
+        _check_range("circles", "family_min_size", self.family_min_size, 2, None, integer=True)
+        _check_range("circles", "family_max_size", self.family_max_size, self.family_min_size, None, integer=True)
+        _check_range("circles", "family_min_days", self.family_min_days, 1, None, integer=True)
+        _check_range("circles", "family_evening_share", self.family_evening_share, 0.0, 1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContagionConfig:
+    """The per-circle contagion test.
+
+    Churn is counted in the ``window_days`` before the as-of date among members active at its
+    start (detected re-entries are not churn). A circle is flagged when its BH q-value is at
+    most ``fdr``, at least ``min_churned`` members churned, and the churn is recent (one in
+    the last ``recent_days``) or rising (more in the second half of the window than the first).
+    """
+
+    window_days: int = 28
+    recent_days: int = 14
+    fdr: float = 0.05
+    min_churned: int = 2
+
+    def __post_init__(self):
+        _check_range("contagion", "window_days", self.window_days, 2, 3660, integer=True)
+        _check_range("contagion", "recent_days", self.recent_days, 1, self.window_days, integer=True)
+        _check_range("contagion", "fdr", self.fdr, 1e-9, 1.0)
+        _check_range("contagion", "min_churned", self.min_churned, 1, None, integer=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumberChangeConfig:
+    """Re-entry and port detection.
+
+    A churned on-net number ``old`` and a number ``new`` first seen between ``lead_days``
+    before ``old``'s last activity and ``max_gap_days`` after it are compared on their
+    contacts: ``similarity`` is the geometric mean of the share of ``old``'s tie strength to
+    contacts ``new`` also reaches and the share of ``new``'s contacts that were ``old``'s.
+    A pair is a change when the similarity is at least ``min_similarity`` with at least
+    ``min_shared`` shared contacts, or when both numbers carry the same handset IMEI (with at
+    least one shared contact, or a new on-net number activated within the gap).
+    """
+
+    min_similarity: float = 0.3
+    min_shared: int = 2
+    lead_days: int = 7
+    max_gap_days: int = 45
+
+    def __post_init__(self):
+        _check_range("number_changes", "min_similarity", self.min_similarity, 0.0, 1.0)
+        _check_range("number_changes", "min_shared", self.min_shared, 1, None, integer=True)
+        _check_range("number_changes", "lead_days", self.lead_days, 0, 3660, integer=True)
+        _check_range("number_changes", "max_gap_days", self.max_gap_days, 0, 3660, integer=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffersConfig:
+    """Target lists. ``max_contacts`` (0 = no limit) keeps the highest-priority circles whose
+    contacts fit in the budget (``--max-contacts``). A circle whose member moved to a
+    competitor on a tie of at least ``bring_back_min_weight`` gets the "bring back" offer."""
+
+    max_contacts: int = 0
+    bring_back_min_weight: float = 1.0
+
+    def __post_init__(self):
+        _check_range("offers", "max_contacts", self.max_contacts, 0, None, integer=True)
+        _check_range("offers", "bring_back_min_weight", self.bring_back_min_weight, 0.0, None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobConfig:
     """Everything a run of ``socialgraph run`` can tune."""
 
@@ -252,6 +352,10 @@ class JobConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    circles: CirclesConfig = field(default_factory=CirclesConfig)
+    contagion: ContagionConfig = field(default_factory=ContagionConfig)
+    number_changes: NumberChangeConfig = field(default_factory=NumberChangeConfig)
+    offers: OffersConfig = field(default_factory=OffersConfig)
     seed: int = 42
 
     def __post_init__(self):
