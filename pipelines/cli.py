@@ -99,9 +99,11 @@ def main():
 @click.option("--lookback-days", type=click.IntRange(1, 3660), default=None, help="Days of CDRs before --as-of to use (default 180).")
 @click.option("--config", "config_path", default=None, help="Job config YAML.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (default: a local cluster).")
+@click.option("--max-contacts", type=click.IntRange(0), default=None,
+              help="Contact budget: keep the highest-priority circles whose members fit in N rows of targets.csv (0 = no limit).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_guarded
-def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, scheduler, progress):
+def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, scheduler, max_contacts, progress):
     """Run the batch job: read CDRs, build the call graph, write the outputs under OUT."""
     from .run import JobSpec, run_job
 
@@ -109,6 +111,7 @@ def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, sch
     manifest = run_job(JobSpec(
         cdr=cdr, subscribers=subscribers, operators=operators, out=out, as_of=as_of,
         lookback_days=lookback_days, scheduler=scheduler, config=cfg, progress=progress,
+        max_contacts=max_contacts,
     ))
     rows = manifest["rows"]
     click.echo(

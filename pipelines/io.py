@@ -8,6 +8,7 @@ Outputs are created owner-only (0600 files, 0700 directories): they hold persona
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -15,11 +16,14 @@ import tempfile
 from pathlib import Path
 
 import fsspec
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from socialgraph.schema import CDR_INPUT, SUBSCRIBER_INPUT, check_input_schema
+from socialgraph.numbers import format_numbers
+from socialgraph.schema import CDR_INPUT, SUBSCRIBER_INPUT, TARGETS, check_input_schema
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -173,3 +177,121 @@ def _remove(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+# decimals of the float columns of the contact list (money to the cent, risk to 1/10000)
+_TARGET_DECIMALS = {"churn_risk": 4, "value_at_stake": 2, "arpu": 2}
+_EXCEL_MAX_ROWS = 1_048_576  # per sheet, header included
+_EXCEL_MAX_WIDTH = {"reason": 100}
+
+
+def _targets_table(targets: pd.DataFrame) -> pa.Table:
+    """The contact list in the ``TARGETS`` schema: ``key`` formatted as ``msisdn``, floats rounded."""
+    need = ["key"] + [n for n in TARGETS.names if n != "msisdn"]
+    missing = [c for c in need if c not in targets.columns]
+    if missing:
+        raise ValueError(f"write_targets: the target list lacks column(s) {', '.join(missing)} "
+                         "(build it with socialgraph.offers.build_targets)")
+    columns = {}
+    for f in TARGETS:
+        if f.name == "msisdn":
+            columns[f.name] = format_numbers(targets["key"].to_numpy(np.int64))
+        elif f.name in _TARGET_DECIMALS:
+            values = targets[f.name].to_numpy(np.float64).round(_TARGET_DECIMALS[f.name])
+            columns[f.name] = pa.array(values, f.type, from_pandas=True)  # NaN -> empty cell
+        else:
+            columns[f.name] = pa.array(targets[f.name].to_numpy(), f.type, from_pandas=True)
+    return pa.table(columns, schema=TARGETS)
+
+
+def _text_columns(table: pa.Table) -> list[list[str]]:
+    out = []
+    for f in TARGETS:
+        values = table.column(f.name).to_pylist()
+        if f.name in _TARGET_DECIMALS:
+            fmt = f"{{:.{_TARGET_DECIMALS[f.name]}f}}"
+            out.append(["" if v is None else fmt.format(v) for v in values])
+        else:
+            out.append(["" if v is None else str(v) for v in values])
+    return out
+
+
+def write_targets(targets: pd.DataFrame, csv_path: Path, xlsx_path: Path | None = None) -> None:
+    """Write the contact list as CSV and, if ``xlsx_path`` is given, as an Excel copy.
+
+    CSV: UTF-8 without a BOM (warehouse loaders choke on one), a header row, comma separated,
+    ``\\n`` line ends, numbers as digit text, ``churn_risk`` to 4 decimals and money to 2, an
+    empty cell for a missing value (``churn_risk`` of bring-back rows). Excel: the same
+    columns, every text cell (``msisdn`` above all: Excel would show 1.38E+10) written as text
+    and never as a formula, a frozen header row, an autofilter and readable widths; a list
+    longer than a sheet continues on further sheets. Both files are written atomically and
+    together (neither replaces an older file unless both are complete), owner-only (0600).
+
+    Parameters
+    ----------
+    targets : DataFrame
+        The result of :func:`socialgraph.offers.build_targets` (``key`` plus the other
+        ``TARGETS`` columns); ``key`` becomes the ``msisdn`` text column.
+    csv_path : Path
+    xlsx_path : Path or None
+        No Excel copy when None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from socialgraph.offers import TARGET_COLUMNS
+    >>> empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in TARGET_COLUMNS.items()})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_targets(empty, Path(d) / "targets.csv", Path(d) / "targets.xlsx")
+    ...     print((Path(d) / "targets.csv").read_text(encoding="utf-8"), end="")
+    priority,circle_id,kind,msisdn,role,offer,churn_risk,reason,value_at_stake,arpu
+    """
+    table = _targets_table(targets)
+    text = _text_columns(table)
+    with atomic_path(Path(csv_path)) as tmp_csv:
+        with open(tmp_csv, "w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh, lineterminator="\n")
+            out.writerow(TARGETS.names)
+            out.writerows(zip(*text))
+        if xlsx_path is not None:
+            with atomic_path(Path(xlsx_path)) as tmp_xlsx:
+                _write_targets_xlsx(table, text, tmp_xlsx)
+
+
+def _write_targets_xlsx(table: pa.Table, text: list[list[str]], path: Path) -> None:
+    import xlsxwriter  # only needed for the Excel copy
+
+    # constant_memory streams rows to temporary files: keep those next to the output (0700 dir)
+    book = xlsxwriter.Workbook(str(path), {
+        "constant_memory": True, "tmpdir": str(path.parent), "strings_to_numbers": False,
+        "strings_to_formulas": False, "strings_to_urls": False,
+    })
+    header = book.add_format({"bold": True, "bottom": 1})
+    number_format = {"priority": book.add_format({"num_format": "0"}),
+                     "churn_risk": book.add_format({"num_format": "0.0000"}),
+                     "value_at_stake": book.add_format({"num_format": "#,##0.00"}),
+                     "arpu": book.add_format({"num_format": "#,##0.00"})}
+    names = TARGETS.names
+    numeric = [table.column(n).to_pylist() if n in number_format else None for n in names]
+    # the header needs room for the autofilter button; long reasons are capped, not wrapped
+    widths = [min(max([len(n) + 4] + [len(v) + 2 for v in col[:1000]]), _EXCEL_MAX_WIDTH.get(n, 40))
+              for n, col in zip(names, text)]
+    n_rows = table.num_rows
+    per_sheet = _EXCEL_MAX_ROWS - 1
+    for sheet_no, start in enumerate(range(0, max(n_rows, 1), per_sheet)):
+        sheet = book.add_worksheet("targets" if sheet_no == 0 else f"targets {sheet_no + 1}")
+        for j, w in enumerate(widths):
+            sheet.set_column(j, j, w)
+        sheet.freeze_panes(1, 0)
+        stop = min(start + per_sheet, n_rows)
+        sheet.autofilter(0, 0, max(stop - start, 0), len(names) - 1)
+        for j, n in enumerate(names):
+            sheet.write_string(0, j, n, header)
+        for i in range(start, stop):
+            r = i - start + 1
+            for j, n in enumerate(names):
+                if numeric[j] is None:
+                    sheet.write_string(r, j, text[j][i])
+                elif numeric[j][i] is not None:
+                    sheet.write_number(r, j, numeric[j][i], number_format[n])
+    book.close()

@@ -20,12 +20,17 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from socialgraph.circles import circle_members
 from socialgraph.config import JobConfig
+from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph
 from socialgraph.numbers import format_numbers
+from socialgraph.offers import build_targets
+from socialgraph.reentry import detect_number_changes
 from socialgraph.risk import score_subscribers
-from socialgraph.schema import SUBSCRIBERS_SCORED
+from socialgraph.schema import CIRCLE_MEMBERS, CIRCLES, NUMBER_CHANGES, SUBSCRIBERS_SCORED
 from socialgraph.subscribers import day_number, subscribers_from_arrow
 from socialgraph.ties import N_BLOCKS, Window
 
@@ -35,10 +40,11 @@ from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import open_cdrs, scan
 from .io import InputError, ensure_dir, input_description, read_operators, read_subscribers, \
-    replace_dir, write_json, write_parquet
+    replace_dir, write_json, write_parquet, write_targets
 
 log = logging.getLogger("socialgraph")
 
+XLSX_MAX_ROWS = 200_000
 _VERSIONED = ("socialgraph", "dask", "distributed", "pandas", "numpy", "pyarrow", "numba",
               "networkx", "igraph", "leidenalg")
 
@@ -56,6 +62,7 @@ class JobSpec:
     scheduler: str | None = None
     config: JobConfig = field(default_factory=JobConfig)
     progress: bool | None = None
+    max_contacts: int | None = None
 
 
 @dataclass
@@ -111,6 +118,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     cfg = spec.config
     if spec.lookback_days is not None:
         cfg = replace(cfg, window=replace(cfg.window, lookback_days=spec.lookback_days))
+    if spec.max_contacts is not None:
+        cfg = replace(cfg, offers=replace(cfg.offers, max_contacts=spec.max_contacts))
     started = dt.datetime.now(dt.timezone.utc)
     manifest.update({
         "status": "running",
@@ -204,8 +213,43 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         manifest["churn_risk_model"] = risk_model
         st["scored"] = len(scored)
 
+    as_of_day = day_number(as_of)
+    with stages.stage("number_changes") as st:
+        changes = detect_number_changes(graph, subscribers, as_of_day, cfg.number_changes,
+                                        since_day=day_number(window.start_date))
+        st["reentries"] = int((changes["kind"] == "reentry").sum())
+        st["ports"] = int((changes["kind"] == "port").sum())
+
+    with stages.stage("circles") as st:
+        members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles)
+        circles, members = circle_contagion(
+            members, subscribers, as_of_day, cfg.contagion,
+            reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
+            port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
+            competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
+        )
+        circle_info["flagged"] = int(circles["contagion"].sum())
+        circle_info["tested"] = int(circles["p_value"].notna().sum())
+        manifest["circles"] = circle_info
+        st["circles"] = len(circles)
+        st["flagged"] = circle_info["flagged"]
+
+    with stages.stage("offers") as st:
+        targets = build_targets(circles, members, scored, subscribers, changes, cfg.offers)
+        st["targets"] = len(targets)
+
     with stages.stage("write") as st:
         write_parquet(scored_table(scored), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)
+        write_parquet(circles_table(circles, members), out / catalog.CIRCLES, CIRCLES)
+        write_parquet(members_table(members), out / catalog.CIRCLE_MEMBERS, CIRCLE_MEMBERS)
+        write_parquet(changes_table(changes), out / catalog.NUMBER_CHANGES, NUMBER_CHANGES)
+        # the Excel copy is for people; past this many rows nobody reads it, and writing it
+        # costs minutes (a warehouse loads the CSV)
+        xlsx = out / catalog.TARGETS_XLSX if len(targets) <= XLSX_MAX_ROWS else None
+        if xlsx is None:
+            log.info("targets: %d rows, more than %d: no Excel copy (targets.csv has them all)", len(targets), XLSX_MAX_ROWS)
+            (out / catalog.TARGETS_XLSX).unlink(missing_ok=True)
+        write_targets(targets, out / catalog.TARGETS, xlsx)
         replace_dir(etmp, out / catalog.EDGES)
         write_parquet(_nodes_table(graph), out / catalog.NODES)
         quality["window"] = manifest["window"]
@@ -231,6 +275,59 @@ def scored_table(scored):
 
     t = pa.Table.from_pandas(scored.drop(columns=["key"]), preserve_index=False)
     return t.append_column("msisdn", format_numbers(scored["key"].to_numpy()))
+
+
+def _dates(days: np.ndarray, valid: np.ndarray):
+    import pyarrow as pa
+
+    return pa.array(np.where(valid, days, 0).astype(np.int32), mask=~valid).cast(pa.date32())
+
+
+def circles_table(circles: pd.DataFrame, members: pd.DataFrame):
+    """circles.parquet: the contract's columns, the test's details, and the masked anchor."""
+    import pyarrow as pa
+
+    from socialgraph.numbers import mask_number
+
+    anchors = members.loc[members["role"] == "anchor", ["circle_id", "key"]]
+    masked = dict(zip(anchors["circle_id"], (mask_number(s) for s in format_numbers(anchors["key"].to_numpy()).to_pylist())))
+    t = pa.Table.from_pandas(circles, preserve_index=False)
+    return t.append_column("anchor", pa.array([masked.get(c) for c in circles["circle_id"]], pa.string()))
+
+
+def members_table(members: pd.DataFrame):
+    import pyarrow as pa
+
+    day = members["churn_day"].to_numpy()
+    return pa.table({
+        "circle_id": members["circle_id"].to_numpy(dtype=object),
+        "msisdn": format_numbers(members["key"].to_numpy()),
+        "on_net": members["on_net"].to_numpy(),
+        "role": members["role"].to_numpy(dtype=object),
+        "influence": members["influence"].to_numpy(np.float64),
+        "churned": members["churned"].to_numpy(),
+        "kind": members["kind"].to_numpy(dtype=object),
+        "active": members["active"].to_numpy(),
+        "strongest_tie": members["strongest_tie"].to_numpy(np.float64),
+        "churn_date": _dates(day, day >= 0),
+    })
+
+
+def changes_table(changes: pd.DataFrame):
+    import pyarrow as pa
+
+    return pa.table({
+        "old_msisdn": format_numbers(changes["old_key"].to_numpy(np.int64)),
+        "new_msisdn": format_numbers(changes["new_key"].to_numpy(np.int64)),
+        "kind": changes["kind"].to_numpy(dtype=object),
+        "similarity": changes["similarity"].to_numpy(np.float64),
+        "evidence": changes["evidence"].to_numpy(dtype=object),
+        "operator": changes["operator"].to_numpy(dtype=object),
+        "shared_contacts": changes["shared_contacts"].to_numpy(np.int64),
+        "same_imei": changes["same_imei"].to_numpy(bool),
+        "churn_date": _dates(changes["churn_day"].to_numpy(np.int64), np.ones(len(changes), bool)),
+        "new_first_date": _dates(changes["new_first_day"].to_numpy(np.int64), np.ones(len(changes), bool)),
+    })
 
 
 def _nodes_table(graph):

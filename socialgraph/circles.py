@@ -1,22 +1,39 @@
 """Circles: groups of numbers that churn together.
 
-So far: the *declared* circles of the subscriber table, a corporate V-net (``vnet_id``) or a
-family plan (``family_id``). Their ids are derived from the operator's own ids
-(``vnet:<vnet_id>``, ``family:<family_id>``), so they are the same in every run. Inferred
-circles (call-graph communities) come next.
+*Declared* circles come from the subscriber table: a corporate V-net (``vnet_id``) or a family
+plan (``family_id``); their ids are the operator's own (``vnet:<vnet_id>``,
+``family:<family_id>``), so they are the same in every run.
+
+*Inferred* circles come from the call graph, split into two layers by when people call (see
+:class:`~socialgraph.config.CirclesConfig`): small *family* circles from strong reciprocal
+evening/weekend ties, and *social* (work, friends) circles from the remaining repeated ties,
+each layer partitioned by igraph's Leiden. Off-net numbers belong to inferred circles like
+anyone else. An inferred circle's id is ``fam-<hex>`` or ``soc-<hex>``, a hash of its lowest
+member number (stable while that member stays; never the number itself).
+
+:func:`circle_members` puts both together, one row per (circle, member), with each member's
+in-circle influence (its neighbours' dependence on it inside the circle), strongest in-circle
+tie, and role: the circle's ``anchor`` is its most influential active on-net member.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from .config import CirclesConfig
 from .graph import CallGraph
+from .kernels.circles import _in_circle_ties
 from .subscribers import Subscribers
 
-__all__ = ["declared_circles", "leiden_communities"]
+__all__ = ["declared_circles", "leiden_communities", "family_tie_mask", "layer_graph",
+           "inferred_circles", "circle_members", "in_circle_ties"]
+
+MEMBER_COLUMNS = ("circle_id", "kind", "source", "key")
 
 
 def declared_circles(subs: Subscribers) -> pd.DataFrame:
@@ -53,13 +70,16 @@ def declared_circles(subs: Subscribers) -> pd.DataFrame:
 
 
 def leiden_communities(graph: CallGraph, *, resolution: float = 1.0, seed: int = 42,
-                       n_iterations: int = 2, initial_membership: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, float]:
-    """Weighted modularity communities with igraph's Leiden; returns (membership, modularity).
+                       n_iterations: int = 2, initial_membership: np.ndarray | None = None,
+                       objective: str = "modularity") -> tuple[np.ndarray, float]:
+    """Weighted Leiden communities with igraph; returns (membership, modularity).
 
-    Deterministic for a seed: igraph draws from Python's ``random`` module, which is seeded
-    here and restored afterwards. ``initial_membership`` warm-starts from a previous partition.
-    Isolated nodes are singleton communities.
+    ``objective`` is ``"modularity"`` (resolution dimensionless) or ``"CPM"`` (resolution in
+    weight units). The modularity returned is the weighted modularity (resolution 1) of the
+    partition found, whatever the objective. Deterministic for a seed: igraph draws from
+    Python's ``random`` module, which is seeded here and restored afterwards.
+    ``initial_membership`` warm-starts from a previous partition. Isolated nodes are
+    singleton communities.
 
     >>> from socialgraph.graph import build_call_graph
     >>> a = np.array([1, 1, 2, 4, 4, 5, 3]); b = np.array([2, 3, 3, 5, 6, 6, 4])
@@ -70,16 +90,199 @@ def leiden_communities(graph: CallGraph, *, resolution: float = 1.0, seed: int =
     """
     if resolution <= 0:
         raise ValueError(f"leiden_communities: resolution must be > 0, got {resolution}")
+    if objective not in ("modularity", "CPM"):
+        raise ValueError(f"leiden_communities: objective must be 'modularity' or 'CPM', got {objective!r}")
     g = graph.to_igraph()
     state = random.getstate()
     try:
         random.seed(seed)
         part = g.community_leiden(
-            objective_function="modularity", weights="weight", resolution=resolution,
+            objective_function=objective, weights="weight", resolution=resolution,
             n_iterations=n_iterations,
             initial_membership=None if initial_membership is None else [int(x) for x in initial_membership],
         )
     finally:
         random.setstate(state)
     membership = np.asarray(part.membership, dtype=np.int64)
-    return membership, float(g.modularity(membership.tolist(), weights="weight", resolution=resolution))
+    if g.ecount() == 0:
+        return membership, 0.0
+    return membership, float(g.modularity(part.membership, weights="weight"))
+
+
+def family_tie_mask(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> np.ndarray:
+    """Per CSR entry: is the tie family-like (reciprocal, repeated, evening/weekend)?
+
+    Needs ``graph.entry["active_days"]`` and ``graph.entry["evening_weekend_share"]``; the
+    mask is symmetric (both entries of a tie agree).
+    """
+    e = graph.entry
+    for name in ("active_days", "evening_weekend_share"):
+        if name not in e:
+            raise ValueError(f"family_tie_mask: the call graph has no per-tie {name!r}; "
+                             "build it with tie_arrays including it")
+    reciprocal = (graph.received > 0) & (graph.sent > 0)
+    return (reciprocal & (e["active_days"] >= cfg.family_min_days)
+            & (e["evening_weekend_share"] >= cfg.family_evening_share))
+
+
+def layer_graph(graph: CallGraph, keep: np.ndarray) -> CallGraph:
+    """The same nodes with only the CSR entries where ``keep`` (a symmetric mask) is true."""
+    keep = np.asarray(keep, bool)
+    if keep.shape != graph.indices.shape:
+        raise ValueError("layer_graph: keep must have one value per CSR entry")
+    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    indptr = np.zeros(graph.n_nodes + 1, np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=graph.n_nodes), out=indptr[1:])
+    return replace(graph, indptr=indptr, indices=graph.indices[keep], weights=graph.weights[keep],
+                   received=graph.received[keep], sent=graph.sent[keep],
+                   entry={k: v[keep] for k, v in graph.entry.items()})
+
+
+def _hash_ids(prefix: str, keys: np.ndarray) -> np.ndarray:
+    return np.array([f"{prefix}-{hashlib.blake2b(int(k).to_bytes(8, 'little', signed=True), digest_size=5).hexdigest()}"
+                     for k in keys], dtype=object)
+
+
+def _communities(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,
+                 min_size: int, max_size: int, cfg: CirclesConfig) -> tuple[np.ndarray, np.ndarray, float]:
+    """(node ids, community label) of nodes in communities of an allowed size, and modularity."""
+    layer = layer_graph(graph, keep)
+    membership, q = leiden_communities(layer, resolution=resolution, seed=cfg.seed,
+                                       n_iterations=cfg.leiden_iterations, objective=objective)
+    sizes = np.bincount(membership)
+    ok = (sizes[membership] >= min_size) & (sizes[membership] <= max_size)
+    nodes = np.flatnonzero(ok)
+    return nodes, membership[nodes], q
+
+
+def inferred_circles(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> tuple[pd.DataFrame, dict]:
+    """Family and social circles of the call graph; one row per (circle, member node).
+
+    Returns the members (columns ``circle_id, kind, source, key``, ordered by ``circle_id``
+    then ``key``) and a summary (circles per kind, modularity of each layer's partition).
+    """
+    family = family_tie_mask(graph, cfg)
+    social = ~family & (graph.entry["active_days"] >= cfg.social_min_days)
+    parts, info = [], {}
+    for kind, prefix, keep, objective, resolution, lo, hi in (
+        ("family", "fam", family, cfg.family_objective, cfg.family_resolution, cfg.family_min_size, cfg.family_max_size),
+        ("social", "soc", social, cfg.social_objective, cfg.social_resolution, cfg.social_min_size, cfg.social_max_size),
+    ):
+        nodes, label, q = _communities(graph, keep, objective, resolution, lo, hi, cfg)
+        keys = graph.keys[nodes]
+        # a circle is named after its lowest member number: label -> min key -> hashed id
+        first = pd.Series(keys).groupby(label).transform("min").to_numpy()
+        uniq, inv = np.unique(first, return_inverse=True)
+        parts.append(pd.DataFrame({"circle_id": _hash_ids(prefix, uniq)[inv], "kind": kind,
+                                   "source": "inferred", "key": keys}))
+        info[kind] = {"circles": int(uniq.size), "members": int(keys.size), "modularity": round(q, 4),
+                      "layer_ties": int(keep.sum() // 2)}
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True), info
+
+
+def drop_declared_duplicates(inferred: pd.DataFrame, declared: pd.DataFrame, min_jaccard: float) -> tuple[pd.DataFrame, int]:
+    """Remove inferred circles that are a declared circle found again (family circle vs family
+    plan, social circle vs V-net, member Jaccard >= ``min_jaccard``); returns them and the count."""
+    if inferred.empty or declared.empty:
+        return inferred, 0
+    counterpart = {"family": "family", "social": "vnet"}
+    inf = inferred.assign(match_kind=inferred["kind"].map(counterpart))
+    both = inf.merge(declared[["circle_id", "kind", "key"]], left_on=["key", "match_kind"],
+                     right_on=["key", "kind"], suffixes=("", "_d"))
+    if both.empty:
+        return inferred, 0
+    shared = both.groupby(["circle_id", "circle_id_d"]).size().rename("shared").reset_index()
+    shared["n_i"] = shared["circle_id"].map(inferred.groupby("circle_id").size())
+    shared["n_d"] = shared["circle_id_d"].map(declared.groupby("circle_id").size())
+    jac = shared["shared"] / (shared["n_i"] + shared["n_d"] - shared["shared"])
+    dup = set(shared.loc[jac >= min_jaccard, "circle_id"])
+    return inferred[~inferred["circle_id"].isin(dup)].reset_index(drop=True), len(dup)
+
+
+def in_circle_ties(graph: CallGraph, circle_ptr: np.ndarray, member_node: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per member row: (in-circle tie strength, strongest in-circle tie, in-circle influence).
+
+    Members of circle ``c`` are rows ``circle_ptr[c]:circle_ptr[c+1]`` of ``member_node``
+    (graph node ids, -1 for numbers without ties), sorted ascending within each circle. A
+    member's influence is the sum, over its neighbours ``v`` in the circle, of ``v``'s share of
+    its in-circle tie strength that goes to this member: how much the rest of the circle
+    depends on it (:func:`socialgraph.influence.dependence` restricted to the circle).
+
+    >>> from socialgraph.graph import build_call_graph
+    >>> g = build_call_graph(np.array([1, 1, 2]), np.array([2, 3, 3]), np.array([2.0, 2.0, 1.0]),
+    ...                      on_net_keys=np.array([1, 2, 3]))
+    >>> s, best, infl = in_circle_ties(g, np.array([0, 3]), np.array([0, 1, 2]))
+    >>> s.tolist(), best.tolist(), infl.round(3).tolist()
+    ([4.0, 3.0, 3.0], [2.0, 2.0, 2.0], [1.333, 0.833, 0.833])
+    """
+    circle_ptr = np.ascontiguousarray(circle_ptr, np.int64)
+    member_node = np.ascontiguousarray(member_node, np.int64)
+    if circle_ptr.ndim != 1 or circle_ptr.size < 1 or circle_ptr[0] != 0 or circle_ptr[-1] != member_node.size:
+        raise ValueError("in_circle_ties: circle_ptr must run from 0 to the number of member rows")
+    if np.any(np.diff(circle_ptr) < 0) or np.any(member_node >= graph.n_nodes) or np.any(member_node < -1):
+        raise ValueError("in_circle_ties: bad circle_ptr or member node ids")
+    # the kernel binary-searches each circle's members: unsorted input would give wrong sums
+    step = np.diff(member_node)
+    first = np.zeros(member_node.size, bool)
+    first[circle_ptr[:-1][circle_ptr[:-1] < member_node.size]] = True
+    if np.any((step < 0) & ~first[1:]):
+        raise ValueError("in_circle_ties: member_node must be sorted ascending within each circle")
+    n = member_node.size
+    strength, strongest, influence = np.zeros(n), np.zeros(n), np.zeros(n)
+    if n:
+        _in_circle_ties(circle_ptr, member_node, graph.indptr, graph.indices,
+                        np.ascontiguousarray(graph.weights, np.float64), strength, strongest, influence)
+    return strength, strongest, influence
+
+
+def circle_members(graph: CallGraph, subs: Subscribers, as_of_day: int,
+                   cfg: CirclesConfig = CirclesConfig()) -> tuple[pd.DataFrame, dict]:
+    """All circles, declared and inferred, one row per (circle, member number).
+
+    Columns: ``circle_id, kind, source, key, node`` (graph id, -1 without ties), ``on_net``,
+    ``active`` (on-net subscriber active at ``as_of_day``), ``strength`` (in-circle tie
+    strength), ``strongest_tie``, ``influence`` (in-circle) and ``role``: ``anchor`` for the
+    circle's most influential active on-net member (ties broken by in-circle strength, then
+    the lower number), ``member`` for the rest. Ordered by ``circle_id`` then ``key``.
+    Returns the members and a summary for the manifest.
+    """
+    declared = declared_circles(subs)
+    inferred, info = inferred_circles(graph, cfg)
+    inferred, n_dup = drop_declared_duplicates(inferred, declared, cfg.declared_jaccard)
+    info["dropped_as_declared"] = n_dup
+    info["declared"] = {"circles": int(declared["circle_id"].nunique()), "members": int(len(declared))}
+    m = pd.concat([declared, inferred], ignore_index=True)
+    m = m.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True)
+    node = graph.ids_of(m["key"].to_numpy())
+    m["node"] = node
+    sub_row = pd.Index(subs.key).get_indexer(m["key"].to_numpy())
+    on_net = np.where(node >= 0, graph.nodes["on_net"].to_numpy()[np.maximum(node, 0)], False) | (sub_row >= 0)
+    m["on_net"] = on_net
+    active = np.zeros(len(m), bool)
+    has = sub_row >= 0
+    active[has] = subs.active_at(as_of_day)[sub_row[has]]
+    m["active"] = active
+    # members sorted by key within a circle are sorted by node id too (ids follow key order),
+    # except members without a node (-1), which sort first: re-sort nodes within each circle
+    codes, uniq = pd.factorize(m["circle_id"], sort=True)
+    order = np.lexsort((node, codes))
+    m = m.iloc[order].reset_index(drop=True)
+    codes = codes[order]
+    ptr = np.zeros(uniq.size + 1, np.int64)
+    np.cumsum(np.bincount(codes, minlength=uniq.size), out=ptr[1:])
+    strength, strongest, influence = in_circle_ties(graph, ptr, m["node"].to_numpy())
+    m["strength"] = strength
+    m["strongest_tie"] = strongest
+    m["influence"] = influence
+    # anchor: max influence among active on-net members, then strength, then lowest key
+    cand = m[m["active"].to_numpy()]
+    best = cand.sort_values(["circle_id", "influence", "strength", "key"],
+                            ascending=[True, False, False, True], kind="stable").drop_duplicates("circle_id")
+    role = np.full(len(m), "member", dtype=object)
+    role[best.index.to_numpy()] = "anchor"
+    m["role"] = role
+    m = m.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True)
+    info["circles"] = int(uniq.size)
+    return m, info

@@ -247,37 +247,60 @@ class ScoringConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class CirclesConfig:
-    """Inferred circles.
+    """Inferred circles, found by igraph's Leiden on two layers of the call graph.
 
-    *Family circles* are the connected groups (``family_min_size``..``family_max_size``
-    members) of strong family-like ties: reciprocal, at least ``family_min_days`` active days,
-    and at least ``family_evening_share`` of the events in the evening or at the weekend.
-    *Social circles* are Leiden communities of the whole weighted call graph (modularity with
-    ``resolution``; higher gives smaller communities), kept when they have
-    ``social_min_size``..``social_max_size`` members (larger ones are not something a marketer
-    can call as a group). ``seed`` fixes Leiden's randomness.
+    When people call tells the kind of tie (evenings and weekends for family, working hours for
+    colleagues), so the graph is split before community detection:
+
+    - **family layer**: reciprocal ties with at least ``family_min_days`` active days and at
+      least ``family_evening_share`` of their events in the evening or at the weekend. Its
+      Leiden communities (objective ``family_objective``, resolution ``family_resolution``)
+      of ``family_min_size``..``family_max_size`` members are *family* circles.
+    - **social layer**: the other ties with at least ``social_min_days`` active days. Its
+      communities (``social_objective``, ``social_resolution``) of
+      ``social_min_size``..``social_max_size`` members are *social* (work, friends) circles;
+      larger ones are not a group a marketer can approach.
+
+    With the ``CPM`` objective the resolution is in tie-strength units: a circle's members are
+    tied to each other with an average strength above it (a density a marketer can read);
+    ``modularity`` takes a dimensionless resolution (higher = smaller communities). The
+    modularity of each layer's partition is reported either way. An inferred circle whose
+    members overlap a declared one (family plan for a family circle, V-net for a social one)
+    with Jaccard at least ``declared_jaccard`` is the declared circle found again, and is
+    dropped. ``seed`` fixes Leiden's randomness.
     """
 
-    resolution: float = 8.0
-    leiden_iterations: int = 2
-    seed: int = 42
-    social_min_size: int = 3
-    social_max_size: int = 300
-    family_min_size: int = 2
-    family_max_size: int = 6
     family_min_days: int = 3
     family_evening_share: float = 0.5
+    family_objective: str = "CPM"
+    family_resolution: float = 1.0
+    family_min_size: int = 2
+    family_max_size: int = 6
+    social_min_days: int = 2
+    social_objective: str = "CPM"
+    social_resolution: float = 0.1
+    social_min_size: int = 3
+    social_max_size: int = 300
+    leiden_iterations: int = 2
+    declared_jaccard: float = 0.5
+    seed: int = 42
 
     def __post_init__(self):
-        _check_range("circles", "resolution", self.resolution, 1e-6, None)
+        for name in ("family_objective", "social_objective"):
+            if getattr(self, name) not in ("CPM", "modularity"):
+                raise ValueError(f"circles.{name} must be 'CPM' or 'modularity', got {getattr(self, name)!r}")
+        for name in ("family_resolution", "social_resolution"):
+            _check_range("circles", name, getattr(self, name), 1e-9, None)
         _check_range("circles", "leiden_iterations", self.leiden_iterations, -1, 1000, integer=True)
         _check_range("circles", "seed", self.seed, 0, 2**31 - 1, integer=True)
-        _check_range("circles", "social_min_size", self.social_min_size, 2, None, integer=True)
-        _check_range("circles", "social_max_size", self.social_max_size, self.social_min_size, None, integer=True)
+        _check_range("circles", "family_min_days", self.family_min_days, 1, None, integer=True)
+        _check_range("circles", "social_min_days", self.social_min_days, 1, None, integer=True)
+        _check_range("circles", "family_evening_share", self.family_evening_share, 0.0, 1.0)
         _check_range("circles", "family_min_size", self.family_min_size, 2, None, integer=True)
         _check_range("circles", "family_max_size", self.family_max_size, self.family_min_size, None, integer=True)
-        _check_range("circles", "family_min_days", self.family_min_days, 1, None, integer=True)
-        _check_range("circles", "family_evening_share", self.family_evening_share, 0.0, 1.0)
+        _check_range("circles", "social_min_size", self.social_min_size, 2, None, integer=True)
+        _check_range("circles", "social_max_size", self.social_max_size, self.social_min_size, None, integer=True)
+        _check_range("circles", "declared_jaccard", self.declared_jaccard, 0.0, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,31 +311,44 @@ class ContagionConfig:
     start (detected re-entries are not churn). A circle is flagged when its BH q-value is at
     most ``fdr``, at least ``min_churned`` members churned, and the churn is recent (one in
     the last ``recent_days``) or rising (more in the second half of the window than the first).
+
+    ``method`` picks the multiple-testing procedure behind ``q_value``: ``discrete_bh``
+    (Heyse's discrete Benjamini-Hochberg, which uses each circle's exact null distribution:
+    small circles cannot reach small p-values, and plain BH wastes power on them) or ``bh``
+    (plain Benjamini-Hochberg). Both are reported (``q_discrete``, ``q_bh``). ``fdr`` 0.1: a
+    contact list tolerates one false lead in ten better than missing most real clusters.
     """
 
     window_days: int = 28
     recent_days: int = 14
-    fdr: float = 0.05
+    fdr: float = 0.1
     min_churned: int = 2
+    method: str = "discrete_bh"
 
     def __post_init__(self):
         _check_range("contagion", "window_days", self.window_days, 2, 3660, integer=True)
         _check_range("contagion", "recent_days", self.recent_days, 1, self.window_days, integer=True)
         _check_range("contagion", "fdr", self.fdr, 1e-9, 1.0)
         _check_range("contagion", "min_churned", self.min_churned, 1, None, integer=True)
+        if self.method not in ("discrete_bh", "bh"):
+            raise ValueError(f"contagion.method must be 'discrete_bh' or 'bh', got {self.method!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class NumberChangeConfig:
-    """Re-entry and port detection.
+    """Re-entry and port detection (see :mod:`socialgraph.reentry`).
 
-    A churned on-net number ``old`` and a number ``new`` first seen between ``lead_days``
-    before ``old``'s last activity and ``max_gap_days`` after it are compared on their
-    contacts: ``similarity`` is the geometric mean of the share of ``old``'s tie strength to
-    contacts ``new`` also reaches and the share of ``new``'s contacts that were ``old``'s.
+    A churned on-net number ``old`` and a number ``new`` first active (activation day of a
+    subscriber, else first tie day) between ``lead_days`` before ``old``'s last activity and
+    ``max_gap_days`` after it are compared on their contacts: ``similarity`` is the geometric
+    mean of the share of ``old``'s tie strength to contacts ``new`` also reaches and the share
+    of ``new``'s contacts that were ``old``'s (a tie between the two counts in neither).
     A pair is a change when the similarity is at least ``min_similarity`` with at least
-    ``min_shared`` shared contacts, or when both numbers carry the same handset IMEI (with at
-    least one shared contact, or a new on-net number activated within the gap).
+    ``min_shared`` shared contacts, or when both are subscribers with the same handset IMEI
+    (``new`` activated within the window; no shared contact needed). Each number takes part
+    in at most one change: handset matches first, then the highest similarity.
+    Defaults were tuned on synthetic operators (precision about 0.99 at these thresholds;
+    ``min_shared = 1`` costs about 5 points of precision on ports).
     """
 
     min_similarity: float = 0.3
@@ -329,9 +365,12 @@ class NumberChangeConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OffersConfig:
-    """Target lists. ``max_contacts`` (0 = no limit) keeps the highest-priority circles whose
-    contacts fit in the budget (``--max-contacts``). A circle whose member moved to a
-    competitor on a tie of at least ``bring_back_min_weight`` gets the "bring back" offer."""
+    """Target lists (see :mod:`socialgraph.offers`). ``max_contacts`` (0 = no limit) is the
+    budget of rows (``--max-contacts``): circles are kept in priority order while their rows
+    fit, and the list stops at the first circle that does not fit (a strict top of the ranking;
+    circles are never split). A member who churned and was detected as a port, on a tie to the
+    circle of at least ``bring_back_min_weight`` (``strongest_tie``), gets a "bring back" row
+    for the new number."""
 
     max_contacts: int = 0
     bring_back_min_weight: float = 1.0

@@ -11,10 +11,22 @@ turned into Benjamini-Hochberg q-values (:func:`bh_qvalues`), so that flagging c
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from .config import ContagionConfig
 from .kernels._jit import njit
+from .kernels.circles import _excess_tails
+from .subscribers import Subscribers
 
-__all__ = ["bh_qvalues", "poisson_binomial_sf", "churn_excess_pvalue"]
+__all__ = ["bh_qvalues", "discrete_bh_qvalues", "poisson_binomial_sf", "churn_excess_pvalue",
+           "excess_tails", "baseline_churn_probability", "circle_contagion", "TENURE_BANDS"]
+
+#: tenure bands (days) of the baseline strata: operators see new subscribers at 3-9 months churn most
+TENURE_BANDS = (90, 270, 730)
+#: strata smaller than this borrow strength from the overall rate (empirical-Bayes shrinkage)
+_PRIOR_WEIGHT = 20.0
+#: an active member who sends at least this share of their traffic to competitor numbers
+COMPETITOR_SHARE = 0.5
 
 
 def bh_qvalues(p_values: np.ndarray) -> np.ndarray:
@@ -42,6 +54,55 @@ def bh_qvalues(p_values: np.ndarray) -> np.ndarray:
     q[ok] = out
     return q
 
+
+
+def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray]) -> np.ndarray:
+    """Discrete Benjamini-Hochberg (Heyse 2011) adjusted p-values.
+
+    BH bounds the expected number of null p-values at or below ``t`` by ``m * t``, which is
+    right for continuous tests. A circle's churn count is discrete: a 2-member circle can only
+    reach p-values 1, about ``2p`` or ``p**2``, so most circles cannot fall below a small ``t``
+    at all. Heyse's procedure replaces ``m * t`` by ``sum_j F_j(t)``, ``F_j(t)`` the largest
+    p-value test ``j`` can attain at or below ``t`` (its exact null probability of being
+    ``<= t``): ``q_(i) = min_{k >= i} sum_j F_j(p_(k)) / k``. With continuous supports it is
+    BH; with discrete ones it is never larger and usually much smaller. ``supports[j]`` holds
+    the attainable p-values of test ``j`` (any order, containing 1); NaN p-values stay NaN.
+
+    A 2-member circle at baseline 1 % where both left, and two 1-member circles that cannot
+    go below 0.5 whatever happens:
+
+    >>> sup = [np.array([1.0, 0.0199, 1e-4]), np.array([1.0, 0.5]), np.array([1.0, 0.5])]
+    >>> p = np.array([1e-4, 1.0, 1.0])
+    >>> discrete_bh_qvalues(p, sup).tolist(), bh_qvalues(p).round(6).tolist()
+    ([0.0001, 1.0, 1.0], [0.0003, 1.0, 1.0])
+    """
+    p = np.asarray(p_values, np.float64)
+    if p.ndim != 1 or len(supports) != p.size:
+        raise ValueError(f"discrete_bh_qvalues: need one support per p-value, got {len(supports)} "
+                         f"supports for {p.size} p-values")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("discrete_bh_qvalues: p-values must be in [0, 1]")
+    q = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    tested = [np.asarray(s, np.float64) for s, t in zip(supports, ok) if t]
+    if not tested:
+        return q
+    values = np.concatenate([np.sort(s) for s in tested])
+    # F_j jumps at each attainable value a by (a - the next smaller attainable value)
+    steps = np.concatenate([np.diff(np.sort(s), prepend=0.0) for s in tested])
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(steps[order])
+    pv = p[ok]
+    rank = np.argsort(pv, kind="stable")
+    ps = pv[rank]
+    idx = np.searchsorted(values, ps, side="right") - 1
+    expected = np.where(idx >= 0, cum[np.maximum(idx, 0)], 0.0)
+    adj = expected / np.arange(1, ps.size + 1)
+    adj = np.minimum(np.minimum.accumulate(adj[::-1])[::-1], 1.0)
+    out = np.empty(ps.size)
+    out[rank] = adj
+    q[ok] = out
+    return q
 
 @njit
 def _poisson_binomial_pmf(probs):
@@ -89,3 +150,159 @@ def churn_excess_pvalue(churned: int, member_risk: np.ndarray) -> float:
     if churned < 0 or churned > member_risk.size:
         raise ValueError(f"churn_excess_pvalue: churned must be in [0, {member_risk.size}], got {churned}")
     return poisson_binomial_sf(int(churned), member_risk)
+
+
+def excess_tails(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Exact churn-excess p-values of many groups at once, and each group's attainable p-values.
+
+    Group ``c`` has ``sizes[c]`` consecutive members in ``probs``; returns ``P(X_c >= observed[c])``
+    per group and the list of ``P(X_c >= x)``, ``x = 0..sizes[c]`` (the support that
+    :func:`discrete_bh_qvalues` needs).
+
+    >>> p, sup = excess_tails(np.array([2, 1]), np.array([0.1, 0.1, 0.5]), np.array([2, 0]))
+    >>> p.round(4).tolist(), [s.round(4).tolist() for s in sup]
+    ([0.01, 1.0], [[1.0, 0.19, 0.01], [1.0, 0.5]])
+    """
+    sizes = np.asarray(sizes, np.int64)
+    probs = np.ascontiguousarray(probs, np.float64)
+    observed = np.ascontiguousarray(observed, np.int64)
+    if sizes.sum() != probs.size or observed.size != sizes.size:
+        raise ValueError("excess_tails: sizes must sum to len(probs) and match observed")
+    if np.any((probs < 0) | (probs > 1)) or np.any(np.isnan(probs)):
+        raise ValueError("excess_tails: probs must be probabilities")
+    ptr = np.zeros(sizes.size + 1, np.int64)
+    np.cumsum(sizes, out=ptr[1:])
+    tails = np.empty(probs.size + sizes.size)
+    out = np.empty(sizes.size)
+    if sizes.size == 0:  # np.split would still return one (empty) piece
+        return out, []
+    _excess_tails(ptr, probs, observed, tails, out)
+    return out, np.split(tails, (ptr + np.arange(ptr.size))[1:-1])
+
+
+def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
+                               not_churn: np.ndarray | None = None) -> np.ndarray:
+    """Each subscriber's baseline probability of churning in ``[start_day, end_day)``.
+
+    The churn rate of the subscriber's stratum (tenure band at ``start_day`` x plan) among
+    subscribers active at ``start_day``, shrunk towards the overall rate for small strata.
+    It knows nothing of circles or contacts, so a circle's excess over it is what its members'
+    own profile does not explain. ``not_churn`` (bool per row) marks churns that are not losses
+    (detected re-entries): they count as staying. NaN for rows not active at ``start_day``.
+
+    >>> import pyarrow as pa, datetime as dt
+    >>> from socialgraph.subscribers import subscribers_from_arrow
+    >>> t = pa.table({"msisdn": [f"1380000{i:04d}" for i in range(4)],
+    ...               "activation_date": pa.array([dt.date(2020, 1, 1)] * 4),
+    ...               "churn_date": pa.array([dt.date(2026, 1, 5), None, None, None], pa.date32())})
+    >>> from socialgraph.subscribers import day_number
+    >>> p = baseline_churn_probability(subscribers_from_arrow(t), day_number(dt.date(2026, 1, 1)),
+    ...                                day_number(dt.date(2026, 2, 1)))
+    >>> p.round(3).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    """
+    active = subs.active_at(start_day)
+    churned = active & (subs.churn_day < end_day)
+    if not_churn is not None:
+        churned &= ~np.asarray(not_churn, bool)
+    tenure = start_day - subs.activation_day
+    band = np.searchsorted(np.asarray(TENURE_BANDS), tenure, side="right")
+    plan = pd.Series(subs.plan).fillna("").to_numpy(dtype=object)
+    stratum = pd.factorize(pd.Series(band).astype(str) + "|" + plan)[0]
+    n = np.bincount(stratum[active], minlength=stratum.max() + 1).astype(np.float64)
+    c = np.bincount(stratum[active], weights=churned[active], minlength=stratum.max() + 1)
+    overall = churned.sum() / max(active.sum(), 1)
+    rate = (c + _PRIOR_WEIGHT * overall) / (n + _PRIOR_WEIGHT)
+    return np.where(active, rate[stratum], np.nan)
+
+
+def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
+                     cfg: ContagionConfig = ContagionConfig(), *,
+                     reentry_keys: np.ndarray | None = None, port_keys: np.ndarray | None = None,
+                     competitor_share: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The contagion test of every circle; returns (circles, members with churn columns).
+
+    ``members`` is :func:`socialgraph.circles.circle_members`' table. The window is the
+    ``cfg.window_days`` before ``as_of_day``; the members tested are on-net subscribers active
+    at its start. A member *churned* when its number left in the window and was not detected as
+    a re-entry (``reentry_keys``). Expected churn is the sum of the tested members' baseline
+    probabilities (:func:`baseline_churn_probability`), the p-value the exact Poisson-binomial
+    upper tail, q-values Benjamini-Hochberg over all tested circles, and
+    ``contagion = q <= fdr & churned >= min_churned & (recent | rising)``. Circles with fewer
+    tested members than ``min_churned`` are not tested (p and q NaN): they could never be flagged.
+
+    Circles columns: ``circle_id, kind, source, size, on_net_members, active_members, tested,
+    churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
+    churned_second_half, churned_last_days, reentries, ported, competitor_members,
+    window_days``. Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window),
+    ``baseline`` (NaN if not tested).
+    """
+    start = as_of_day - cfg.window_days
+    key = members["key"].to_numpy()
+    sub_row = pd.Index(subs.key).get_indexer(key)
+    has = sub_row >= 0
+    reentry = np.zeros(len(subs), bool)
+    if reentry_keys is not None and len(reentry_keys):
+        reentry = np.isin(subs.key, np.asarray(reentry_keys, np.int64))
+    base = baseline_churn_probability(subs, start, as_of_day, not_churn=reentry)
+    churn_day = np.full(len(members), -1, np.int64)
+    churn_day[has] = subs.churn_day[sub_row[has]]
+    in_window = has & (churn_day >= start) & (churn_day < as_of_day)
+    reentered = np.zeros(len(members), bool)
+    reentered[has] = reentry[sub_row[has]]
+    tested = np.zeros(len(members), bool)
+    tested[has] = subs.active_at(start)[sub_row[has]]
+    churned = tested & in_window & ~reentered
+    baseline = np.full(len(members), np.nan)
+    baseline[has] = base[sub_row[has]]
+
+    m = members.copy()
+    m["churned"] = churned
+    m["churn_day"] = np.where(churned, churn_day, -1)
+    m["baseline"] = np.where(tested, baseline, np.nan)
+    ported = np.isin(key, np.asarray([] if port_keys is None else port_keys, np.int64)) & churned
+    competitor = np.zeros(len(m), bool)
+    if competitor_share is not None:
+        share = competitor_share.reindex(key).to_numpy(dtype=np.float64)
+        competitor = m["active"].to_numpy() & (np.nan_to_num(share) >= COMPETITOR_SHARE)
+    mid = start + cfg.window_days / 2
+    g = m.assign(
+        tested_=tested, churned_=churned, first_=churned & (churn_day < mid), second_=churned & (churn_day >= mid),
+        last_=churned & (churn_day >= as_of_day - cfg.recent_days), reentry_=tested & in_window & reentered,
+        ported_=ported, competitor_=competitor,
+    ).groupby("circle_id", sort=True)
+    circles = g.agg(kind=("kind", "first"), source=("source", "first"), size=("key", "size"),
+                    on_net_members=("on_net", "sum"), active_members=("active", "sum"),
+                    tested=("tested_", "sum"), churned_recent=("churned_", "sum"),
+                    churned_first_half=("first_", "sum"), churned_second_half=("second_", "sum"),
+                    churned_last_days=("last_", "sum"), reentries=("reentry_", "sum"),
+                    ported=("ported_", "sum"), competitor_members=("competitor_", "sum")).reset_index()
+
+    # exact tails per circle, over the tested members' baselines (rows grouped by circle)
+    codes = pd.Index(circles["circle_id"]).get_indexer(m["circle_id"])
+    sel = np.flatnonzero(tested)
+    sel = sel[np.argsort(codes[sel], kind="stable")]
+    counts = np.bincount(codes[sel], minlength=len(circles))
+    probs = np.clip(baseline[sel], 0.0, 1.0)
+    p, supports = excess_tails(counts, probs, circles["churned_recent"].to_numpy(np.int64))
+    # A circle with fewer tested members than ``min_churned`` can never be flagged; leaving it
+    # out of the multiple-testing count is valid (the exclusion depends only on who was active
+    # at the window start, not on the outcome: Tarone's argument) and keeps power for the rest.
+    p[counts < max(cfg.min_churned, 1)] = np.nan
+    circles["expected_churn"] = np.bincount(codes[sel], weights=probs, minlength=len(circles))
+    circles["p_value"] = p
+    circles["q_bh"] = bh_qvalues(p)
+    circles["q_discrete"] = discrete_bh_qvalues(p, supports)
+    circles["q_value"] = circles["q_discrete" if cfg.method == "discrete_bh" else "q_bh"]
+    recent_or_rising = (circles["churned_last_days"] > 0) | (circles["churned_second_half"] > circles["churned_first_half"])
+    circles["contagion"] = ((circles["q_value"] <= cfg.fdr) & (circles["churned_recent"] >= cfg.min_churned)
+                            & recent_or_rising).fillna(False).astype(bool)
+    circles["window_days"] = cfg.window_days
+    int_cols = ["size", "on_net_members", "active_members", "tested", "churned_recent", "churned_first_half",
+                "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members"]
+    circles[int_cols] = circles[int_cols].astype(np.int64)
+    order = ["circle_id", "kind", "source", "size", "on_net_members", "active_members", "tested",
+             "churned_recent", "expected_churn", "p_value", "q_value", "contagion", "churned_first_half",
+             "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members", "window_days",
+             "q_bh", "q_discrete"]
+    return circles[order], m

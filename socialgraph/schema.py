@@ -159,3 +159,66 @@ SUBSCRIBERS_SCORED = pa.schema([
     ("activity_trend", pa.float64()),
     ("dnd", pa.bool_()),
 ])
+
+# targets.csv (and its .xlsx copy), in column order; ``msisdn`` is the full number as text
+TARGETS = pa.schema([
+    ("priority", pa.int64()),
+    ("circle_id", pa.string()),
+    ("kind", pa.string()),
+    ("msisdn", pa.string()),
+    ("role", pa.string()),
+    ("offer", pa.string()),
+    ("churn_risk", pa.float64()),
+    ("reason", pa.string()),
+    ("value_at_stake", pa.float64()),
+    ("arpu", pa.float64()),
+])
+
+CIRCLES = pa.schema([
+    ("circle_id", pa.string()),
+    ("kind", pa.string()),
+    ("source", pa.string()),
+    ("size", pa.int64()),
+    ("active_members", pa.int64()),
+    ("churned_recent", pa.int64()),
+    ("expected_churn", pa.float64()),
+    ("p_value", pa.float64()),
+    ("q_value", pa.float64()),
+    ("contagion", pa.bool_()),
+    ("on_net_members", pa.int64()),
+    ("tested", pa.int64()),
+    ("churned_first_half", pa.int64()),
+    ("churned_second_half", pa.int64()),
+    ("churned_last_days", pa.int64()),
+    ("reentries", pa.int64()),
+    ("ported", pa.int64()),
+    ("competitor_members", pa.int64()),
+    ("window_days", pa.int64()),
+    ("anchor", pa.string()),  # masked number of the anchor, for people reading the table
+])
+
+CIRCLE_MEMBERS = pa.schema([
+    ("circle_id", pa.string()),
+    ("msisdn", pa.string()),
+    ("on_net", pa.bool_()),
+    ("role", pa.string()),
+    ("influence", pa.float64()),
+    ("churned", pa.bool_()),
+    ("kind", pa.string()),
+    ("active", pa.bool_()),
+    ("strongest_tie", pa.float64()),
+    ("churn_date", pa.date32()),
+])
+
+NUMBER_CHANGES = pa.schema([
+    ("old_msisdn", pa.string()),
+    ("new_msisdn", pa.string()),
+    ("kind", pa.string()),
+    ("similarity", pa.float64()),
+    ("evidence", pa.string()),
+    ("operator", pa.string()),
+    ("shared_contacts", pa.int64()),
+    ("same_imei", pa.bool_()),
+    ("churn_date", pa.date32()),
+    ("new_first_date", pa.date32()),
+])

@@ -409,8 +409,10 @@ class SyntheticOperator:
       ``msisdn, churn_date, after_as_of, cause ('base'|'contagion'|'campaign'),
       destination ('CompA'|'CompB'|'reentry'|'gone')``, plus ``person_id``.
     - ``campaigns``: ``circle_kind ('family'|'household'|'vnet'|'workplace'), circle_key,
-      competitor, start_date, n_members, active_before_as_of``, plus ``campaign_id``,
-      ``churned_before_as_of`` and ``churned_total`` (members who left, any cause).
+      competitor, start_date, n_members, active_before_as_of`` (started, and a member left
+      before ``as_of``), plus ``campaign_id``, ``churned_before_as_of``, ``churned_total``
+      (members who left, any cause) and ``cluster_before_as_of`` (two or more left before
+      ``as_of``: a community-level event already visible in the data).
     - ``number_changes``: ``old_msisdn, new_msisdn, kind ('reentry'|'port'), same_imei,
       change_date`` (the first day of the new number), plus ``churn_date``, ``competitor``.
     - ``membership``: one row per number of the world (on- and off-net, before and after a
@@ -857,6 +859,8 @@ def make_operator(config: SynthConfig = SynthConfig()) -> SyntheticOperator:
             "start_date": _dates(sd, 7 * camp_start),
             "n_members": pa.array(n_members),
             "active_before_as_of": pa.array((camp_start < cfg.weeks) & (n_before > 0)),
+            # two or more members left before as-of: a cluster the CDRs could already show
+            "cluster_before_as_of": pa.array((camp_start < cfg.weeks) & (n_before >= 2)),
             "churned_before_as_of": pa.array(n_before),
             "churned_total": pa.array(n_total),
         }

@@ -1,0 +1,100 @@
+"""Community detection on the 1M-subscriber synthetic graph: our Leiden wrapper vs igraph direct.
+
+    python benchmarks/leiden.py               # the 1M world (runs the graph job first if needed)
+    python benchmarks/leiden.py --repeats 3
+
+The circles stage runs igraph's Leiden through :func:`socialgraph.circles.leiden_communities`
+on two layers of the call graph (family ties, social ties; see ``CirclesConfig``). This prints,
+for each layer and for the whole graph, the wrapper's time (conversion of the CSR to an igraph
+graph, seeding, the run, the modularity) against ``igraph.Graph.community_leiden`` called
+directly on an igraph graph built beforehand (so the peer pays nothing but the algorithm),
+with the same objective, resolution, iterations and seed, and checks both give the same
+membership. The target is a ratio of at most 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from kernels import DATA, ensure_edges  # noqa: E402
+
+
+def load_graph(data: Path):
+    import pyarrow.parquet as pq
+
+    from socialgraph.config import NumberConfig
+    from socialgraph.graph import build_call_graph
+    from socialgraph.numbers import number_keys
+
+    numbers = NumberConfig(country_code="86", national_length=11)
+    t = pq.read_table(ensure_edges(data), columns=["a", "b", "weight", "calls_ab", "calls_ba", "sms_ab", "sms_ba",
+                                                   "active_days", "evening_weekend_share"])
+    subs = number_keys(pq.read_table(data / "subscribers.parquet", columns=["msisdn"]).column(0), numbers)
+    col = lambda name: t.column(name).to_numpy()  # noqa: E731
+    return build_call_graph(
+        number_keys(t.column("a"), numbers), number_keys(t.column("b"), numbers), col("weight"),
+        on_net_keys=subs, extra_keys=subs,
+        events_ab=col("calls_ab") + col("sms_ab"), events_ba=col("calls_ba") + col("sms_ba"),
+        tie_arrays={"active_days": col("active_days"), "evening_weekend_share": col("evening_weekend_share")},
+    )
+
+
+def main() -> None:
+    import numpy as np
+
+    from socialgraph.circles import family_tie_mask, layer_graph, leiden_communities
+    from socialgraph.config import CirclesConfig
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--repeats", type=int, default=1)
+    a = ap.parse_args()
+    cfg = CirclesConfig()
+    t0 = time.perf_counter()
+    graph = load_graph(a.data)
+    print(f"graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} ties (loaded in {time.perf_counter() - t0:.1f} s)")
+    family = family_tie_mask(graph, cfg)
+    social = ~family & (graph.entry["active_days"] >= cfg.social_min_days)
+    cases = [
+        ("family layer", layer_graph(graph, family), cfg.family_objective, cfg.family_resolution),
+        ("social layer", layer_graph(graph, social), cfg.social_objective, cfg.social_resolution),
+        ("whole graph", graph, "modularity", 1.0),
+    ]
+    rows = []
+    for name, g, objective, resolution in cases:
+        ours, direct = [], []
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            m_ours, q = leiden_communities(g, resolution=resolution, seed=cfg.seed,
+                                           n_iterations=cfg.leiden_iterations, objective=objective)
+            ours.append(time.perf_counter() - t)
+            ig_graph = g.to_igraph()  # built outside the peer's timing
+            state = random.getstate()
+            random.seed(cfg.seed)
+            t = time.perf_counter()
+            part = ig_graph.community_leiden(objective_function=objective, weights="weight",
+                                             resolution=resolution, n_iterations=cfg.leiden_iterations)
+            direct.append(time.perf_counter() - t)
+            random.setstate(state)
+            same = np.array_equal(m_ours, np.asarray(part.membership))
+        o, d = statistics.median(ours), statistics.median(direct)
+        rows.append((name, g.n_edges, objective, resolution, int(m_ours.max()) + 1, q, o, d, o / d, same))
+    print(f"\n{'graph':<13} {'ties':>11} {'objective':>10} {'res':>5} {'communities':>12} {'modularity':>10} "
+          f"{'ours s':>7} {'igraph s':>8} {'ratio':>6} same")
+    for r in rows:
+        print(f"{r[0]:<13} {r[1]:>11,} {r[2]:>10} {r[3]:>5} {r[4]:>12,} {r[5]:>10.4f} {r[6]:>7.2f} {r[7]:>8.2f} "
+              f"{r[8]:>6.2f} {r[9]}")
+    print("\nratio = ours / igraph direct (target <= 1.5); ours includes the CSR -> igraph conversion.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Kernels over circles: members of circle ``c`` are ``member_node[circle_ptr[c]:circle_ptr[c+1]]``,
+sorted ascending within the circle (graph node ids; -1 = a member absent from the graph)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import pjit, prange
+
+
+@pjit
+def _in_circle_ties(circle_ptr, member_node, indptr, indices, weights, strength, strongest, influence):
+    """Per member row: tie strength to the rest of its circle, its strongest such tie, and its
+    in-circle dependence (sum over circle neighbours ``v`` of ``w_uv / strength_v``)."""
+    n_circles = circle_ptr.shape[0] - 1
+    for c in prange(n_circles):
+        lo = circle_ptr[c]
+        hi = circle_ptr[c + 1]
+        nodes = member_node[lo:hi]
+        for r in range(lo, hi):
+            u = member_node[r]
+            s = 0.0
+            best = 0.0
+            if u >= 0:
+                for e in range(indptr[u], indptr[u + 1]):
+                    v = indices[e]
+                    pos = np.searchsorted(nodes, v)
+                    if pos < nodes.shape[0] and nodes[pos] == v:
+                        s += weights[e]
+                        if weights[e] > best:
+                            best = weights[e]
+            strength[r] = s
+            strongest[r] = best
+        for r in range(lo, hi):
+            u = member_node[r]
+            acc = 0.0
+            if u >= 0:
+                for e in range(indptr[u], indptr[u + 1]):
+                    v = indices[e]
+                    pos = np.searchsorted(nodes, v)
+                    if pos < nodes.shape[0] and nodes[pos] == v and strength[lo + pos] > 0:
+                        acc += weights[e] / strength[lo + pos]
+            influence[r] = acc
+
+
+@pjit
+def _excess_tails(ptr, probs, observed, tails, out):
+    """Per group ``c`` (members ``ptr[c]:ptr[c+1]`` of ``probs``): the whole upper-tail function
+    of its Poisson-binomial count, ``tails[ptr[c] + c + x] = P(X >= x)`` for ``x = 0..n``
+    (``tails`` has ``len(probs) + n_groups`` slots), and the p-value of the observed count,
+    ``out[c] = P(X >= observed[c])``, read from the same array so both agree to the bit."""
+    n_groups = ptr.shape[0] - 1
+    for c in prange(n_groups):
+        lo = ptr[c]
+        n = ptr[c + 1] - lo
+        base = lo + c
+        pmf = np.zeros(n + 1)
+        pmf[0] = 1.0
+        for i in range(n):
+            p = probs[lo + i]
+            for j in range(i + 1, 0, -1):
+                pmf[j] = pmf[j] * (1.0 - p) + pmf[j - 1] * p
+            pmf[0] *= 1.0 - p
+        acc = 0.0
+        for x in range(n, -1, -1):
+            acc += pmf[x]
+            tails[base + x] = min(1.0, acc)
+        tails[base] = 1.0  # P(X >= 0), exactly
+        k = observed[c]
+        if k <= 0:
+            out[c] = 1.0
+        elif k > n:
+            out[c] = 0.0
+        else:
+            out[c] = tails[base + k]
