@@ -75,6 +75,11 @@ def evaluate(world: Path, run: Path) -> dict:
         sel = camps[camps[name]]
         out[f"campaigns_{name}"] = len(sel)
         out[f"recall_{name}"] = float(sel["unit"].isin(hit_units).mean()) if len(sel) else float("nan")
+    for lo, hi in ((2, 2), (3, 3), (4, 10**9)):
+        sel = camps[camps["active_before_as_of"] & camps["churned_before_as_of"].between(lo, hi)]
+        label = f"{lo}+" if hi > 10**6 else str(lo)
+        out[f"recall_if_{label}_left_before_as_of"] = (
+            f"{sel['unit'].isin(hit_units).mean():.3f} of {len(sel)}" if len(sel) else "-")
     camp_units = set(camps["unit"])
     good = set(hits.loc[hits["unit"].isin(camp_units), "circle_id"])
     out["campaign_precision"] = len(good) / len(size) if len(size) else float("nan")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from socialgraph.backtest import backtest
 from socialgraph.circles import circle_members
 from socialgraph.config import JobConfig
 from socialgraph.contagion import circle_contagion
@@ -237,6 +238,12 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     with stages.stage("offers") as st:
         targets = build_targets(circles, members, scored, subscribers, changes, cfg.offers)
         st["targets"] = len(targets)
+
+    with stages.stage("backtest") as st:
+        # churn after as-of known to the subscriber table: score this run's lists against it
+        bt = backtest(subscribers, scored, targets, members, circles, as_of_day, cfg.backtest.horizon_days)
+        manifest["backtest"] = bt
+        st["available"] = bt is not None
 
     with stages.stage("write") as st:
         write_parquet(scored_table(scored), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)

@@ -30,6 +30,7 @@ __all__ = [
     "ContagionConfig",
     "NumberChangeConfig",
     "OffersConfig",
+    "BacktestConfig",
     "JobConfig",
 ]
 
@@ -380,6 +381,18 @@ class OffersConfig:
         _check_range("offers", "bring_back_min_weight", self.bring_back_min_weight, 0.0, None)
 
 
+
+@dataclass(frozen=True, kw_only=True)
+class BacktestConfig:
+    """Back-test: when the subscriber table knows churn on or after the as-of date, the run
+    scores its own ``churn_risk``, flags and targets against churn in the ``horizon_days``
+    after as-of (or as many days as the data covers)."""
+
+    horizon_days: int = 28
+
+    def __post_init__(self):
+        _check_range("backtest", "horizon_days", self.horizon_days, 1, 3660, integer=True)
+
 @dataclass(frozen=True, kw_only=True)
 class JobConfig:
     """Everything a run of ``socialgraph run`` can tune."""
@@ -395,6 +408,7 @@ class JobConfig:
     contagion: ContagionConfig = field(default_factory=ContagionConfig)
     number_changes: NumberChangeConfig = field(default_factory=NumberChangeConfig)
     offers: OffersConfig = field(default_factory=OffersConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     seed: int = 42
 
     def __post_init__(self):
