@@ -185,8 +185,13 @@ _EXCEL_MAX_ROWS = 1_048_576  # per sheet, header included
 _EXCEL_MAX_WIDTH = {"reason": 100}
 
 
+#: columns a run adds after build_targets (history); a list without them has never been sent
+_TARGET_DEFAULTS = {"circle_targeted_last_run": False, "listed_last_run": False}
+
+
 def _targets_table(targets: pd.DataFrame) -> pa.Table:
     """The contact list in the ``TARGETS`` schema: ``key`` formatted as ``msisdn``, floats rounded."""
+    targets = targets.assign(**{c: v for c, v in _TARGET_DEFAULTS.items() if c not in targets.columns})
     need = ["key"] + [n for n in TARGETS.names if n != "msisdn"]
     missing = [c for c in need if c not in targets.columns]
     if missing:
@@ -212,7 +217,9 @@ def _text_columns(table: pa.Table) -> list[list[str]]:
             fmt = f"{{:.{_TARGET_DECIMALS[f.name]}f}}"
             out.append(["" if v is None else fmt.format(v) for v in values])
         else:
-            out.append(["" if v is None else str(v) for v in values])
+            # booleans as true/false: what warehouse loaders and spreadsheets both read
+            out.append(["" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v)
+                        for v in values])
     return out
 
 
@@ -244,7 +251,7 @@ def write_targets(targets: pd.DataFrame, csv_path: Path, xlsx_path: Path | None 
     >>> with tempfile.TemporaryDirectory() as d:
     ...     write_targets(empty, Path(d) / "targets.csv", Path(d) / "targets.xlsx")
     ...     print((Path(d) / "targets.csv").read_text(encoding="utf-8"), end="")
-    priority,circle_id,kind,msisdn,role,offer,churn_risk,reason,value_at_stake,arpu
+    priority,circle_id,kind,msisdn,role,offer,churn_risk,reason,value_at_stake,arpu,circle_targeted_last_run,listed_last_run
     """
     table = _targets_table(targets)
     text = _text_columns(table)
@@ -295,3 +302,46 @@ def _write_targets_xlsx(table: pa.Table, text: list[list[str]], path: Path) -> N
                 elif numeric[j][i] is not None:
                     sheet.write_number(r, j, numeric[j][i], number_format[n])
     book.close()
+
+
+def read_previous(path: str, numbers) -> dict:
+    """A previous run's circles, members, targets and history (for ``--previous``).
+
+    Returns ``members`` (``circle_id, kind, source, key``), ``circles``, ``targets``
+    (``circle_id, key``), ``history`` (or None) and ``as_of`` (from its manifest).
+    Raises :class:`InputError` naming what is missing.
+    """
+    from socialgraph.numbers import number_keys
+
+    root = Path(path)
+    manifest = root / "manifest.json"
+    if not manifest.is_file():
+        raise InputError(f"{root}: --previous must be the output directory of an earlier run (no manifest.json)")
+    meta = json.loads(manifest.read_text(encoding="utf-8"))
+    if meta.get("status") != "complete":
+        raise InputError(f"{root}: the previous run did not complete (status {meta.get('status')!r}); "
+                         "use a complete run or drop --previous")
+    need = ["circle_members.parquet", "circles.parquet"]
+    missing = [n for n in need if not (root / n).is_file()]
+    if missing:
+        raise InputError(f"{root}: previous run has no {', '.join(missing)} (written by socialgraph 0.2 and later)")
+    m = pq.read_table(root / "circle_members.parquet").to_pandas()
+    if "source" not in m:
+        m["source"] = np.where(m["circle_id"].str.contains(":"), "declared", "inferred")
+    members = pd.DataFrame({"circle_id": m["circle_id"].astype(object), "kind": m["kind"].astype(object),
+                            "source": m["source"].astype(object),
+                            "key": number_keys(pa.array(m["msisdn"].astype(str)), numbers)})
+    circles = pq.read_table(root / "circles.parquet").to_pandas()
+    targets = pd.DataFrame({"circle_id": pd.Series(dtype=object), "key": pd.Series(dtype=np.int64)})
+    if (root / "targets.csv").is_file():
+        t = pd.read_csv(root / "targets.csv", dtype={"msisdn": str, "circle_id": str}, keep_default_na=False)
+        if len(t):
+            targets = pd.DataFrame({"circle_id": t["circle_id"].astype(object),
+                                    "key": number_keys(pa.array(t["msisdn"]), numbers)})
+    history = None
+    if (root / "circle_history.parquet").is_file():
+        h = pq.read_table(root / "circle_history.parquet").to_pandas()
+        h["as_of_day"] = (pd.to_datetime(h.pop("as_of")) - pd.Timestamp("1970-01-01")).dt.days.astype(np.int64)
+        history = h
+    return {"members": members, "circles": circles, "targets": targets, "history": history,
+            "as_of": meta.get("window", {}).get("as_of")}

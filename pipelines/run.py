@@ -27,11 +27,19 @@ from socialgraph.circles import circle_members
 from socialgraph.config import JobConfig
 from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph
+from socialgraph.lineage import carry_history, history_rows, mark_previous_targets, match_circles, previous_churn
 from socialgraph.numbers import format_numbers
 from socialgraph.offers import build_targets
 from socialgraph.reentry import detect_number_changes
 from socialgraph.risk import score_subscribers
-from socialgraph.schema import CIRCLE_MEMBERS, CIRCLES, NUMBER_CHANGES, SUBSCRIBERS_SCORED
+from socialgraph.schema import (
+    CIRCLE_HISTORY,
+    CIRCLE_LINEAGE,
+    CIRCLE_MEMBERS,
+    CIRCLES,
+    NUMBER_CHANGES,
+    SUBSCRIBERS_SCORED,
+)
 from socialgraph.subscribers import day_number, subscribers_from_arrow
 from socialgraph.ties import N_BLOCKS, Window
 
@@ -41,7 +49,7 @@ from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import open_cdrs, scan
 from .io import InputError, ensure_dir, input_description, read_operators, read_subscribers, \
-    replace_dir, write_json, write_parquet, write_targets
+    read_previous, replace_dir, write_json, write_parquet, write_targets
 
 log = logging.getLogger("socialgraph")
 
@@ -64,6 +72,7 @@ class JobSpec:
     config: JobConfig = field(default_factory=JobConfig)
     progress: bool | None = None
     max_contacts: int | None = None
+    previous: str | None = None
 
 
 @dataclass
@@ -149,6 +158,12 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         }
         st["subscribers"] = subs.num_rows
         st["cdr_files"] = len(source.files)
+        previous = None
+        if spec.previous is not None:
+            if Path(spec.previous).resolve() == out.resolve():
+                raise InputError(f"{spec.previous}: --previous must not be the output directory itself")
+            previous = read_previous(spec.previous, cfg.numbers)
+            manifest["inputs"]["previous"] = {"path": str(spec.previous), "as_of": previous["as_of"]}
 
     with dask_client(spec.scheduler, cfg.cluster, local_directory=None) as client:
         compute = make_compute(client, spec.progress)
@@ -222,12 +237,20 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         st["ports"] = int((changes["kind"] == "port").sum())
 
     with stages.stage("circles") as st:
-        members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles)
+        members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles,
+                                              previous=None if previous is None else previous["members"])
+        lineage, churned_before = None, None
+        if previous is not None:  # stable ids: continue the previous run's circles
+            members, lineage = match_circles(members, previous["members"], cfg.circles.match_jaccard)
+            members = members.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True)
+            churned_before = previous_churn(previous["circles"], lineage)
+            circle_info["lineage"] = lineage["event"].value_counts().to_dict()
         circles, members = circle_contagion(
             members, subscribers, as_of_day, cfg.contagion,
             reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
             port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
             competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
+            previous_churned=churned_before,
         )
         circle_info["flagged"] = int(circles["contagion"].sum())
         circle_info["tested"] = int(circles["p_value"].notna().sum())
@@ -237,6 +260,9 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
 
     with stages.stage("offers") as st:
         targets = build_targets(circles, members, scored, subscribers, changes, cfg.offers)
+        targets = mark_previous_targets(targets, None if previous is None else previous["targets"])
+        history = carry_history(None if previous is None else previous["history"], lineage,
+                                history_rows(circles, targets, as_of_day))
         st["targets"] = len(targets)
 
     with stages.stage("backtest") as st:
@@ -250,6 +276,11 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         write_parquet(circles_table(circles, members), out / catalog.CIRCLES, CIRCLES)
         write_parquet(members_table(members), out / catalog.CIRCLE_MEMBERS, CIRCLE_MEMBERS)
         write_parquet(changes_table(changes), out / catalog.NUMBER_CHANGES, NUMBER_CHANGES)
+        write_parquet(history_table(history), out / catalog.CIRCLE_HISTORY, CIRCLE_HISTORY)
+        if lineage is not None:
+            write_parquet(pa_table(lineage), out / catalog.CIRCLE_LINEAGE, CIRCLE_LINEAGE)
+        else:
+            (out / catalog.CIRCLE_LINEAGE).unlink(missing_ok=True)  # not from an older run
         # the Excel copy is for people; past this many rows nobody reads it, and writing it
         # costs minutes (a warehouse loads the CSV)
         xlsx = out / catalog.TARGETS_XLSX if len(targets) <= XLSX_MAX_ROWS else None
@@ -314,6 +345,7 @@ def members_table(members: pd.DataFrame):
         "influence": members["influence"].to_numpy(np.float64),
         "churned": members["churned"].to_numpy(),
         "kind": members["kind"].to_numpy(dtype=object),
+        "source": members["source"].to_numpy(dtype=object),
         "active": members["active"].to_numpy(),
         "strongest_tie": members["strongest_tie"].to_numpy(np.float64),
         "churn_date": _dates(day, day >= 0),
@@ -335,6 +367,20 @@ def changes_table(changes: pd.DataFrame):
         "churn_date": _dates(changes["churn_day"].to_numpy(np.int64), np.ones(len(changes), bool)),
         "new_first_date": _dates(changes["new_first_day"].to_numpy(np.int64), np.ones(len(changes), bool)),
     })
+
+
+def pa_table(frame: pd.DataFrame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def history_table(history: pd.DataFrame):
+    import pyarrow as pa
+
+    day = history["as_of_day"].to_numpy(np.int64)
+    t = pa.Table.from_pandas(history.drop(columns=["as_of_day"]), preserve_index=False)
+    return t.append_column("as_of", _dates(day, np.ones(day.size, bool)))
 
 
 def _nodes_table(graph):

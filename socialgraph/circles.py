@@ -18,7 +18,6 @@ tie, and role: the circle's ``anchor`` is its most influential active on-net mem
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import replace
 
@@ -139,28 +138,37 @@ def layer_graph(graph: CallGraph, keep: np.ndarray) -> CallGraph:
 
 
 def _hash_ids(prefix: str, keys: np.ndarray) -> np.ndarray:
-    return np.array([f"{prefix}-{hashlib.blake2b(int(k).to_bytes(8, 'little', signed=True), digest_size=5).hexdigest()}"
-                     for k in keys], dtype=object)
+    from .lineage import inferred_id
+
+    return np.array([inferred_id(prefix, k) for k in keys], dtype=object)
 
 
 def _communities(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,
-                 min_size: int, max_size: int, cfg: CirclesConfig) -> tuple[np.ndarray, np.ndarray, float]:
+                 min_size: int, max_size: int, cfg: CirclesConfig,
+                 initial: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """(node ids, community label) of nodes in communities of an allowed size, and modularity."""
     layer = layer_graph(graph, keep)
     membership, q = leiden_communities(layer, resolution=resolution, seed=cfg.seed,
-                                       n_iterations=cfg.leiden_iterations, objective=objective)
+                                       n_iterations=cfg.leiden_iterations, objective=objective,
+                                       initial_membership=initial)
     sizes = np.bincount(membership)
     ok = (sizes[membership] >= min_size) & (sizes[membership] <= max_size)
     nodes = np.flatnonzero(ok)
     return nodes, membership[nodes], q
 
 
-def inferred_circles(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> tuple[pd.DataFrame, dict]:
+def inferred_circles(graph: CallGraph, cfg: CirclesConfig = CirclesConfig(),
+                     previous: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Family and social circles of the call graph; one row per (circle, member node).
 
     Returns the members (columns ``circle_id, kind, source, key``, ordered by ``circle_id``
     then ``key``) and a summary (circles per kind, modularity of each layer's partition).
+    ``previous`` (a previous run's members: ``circle_id, kind, source, key``) warm-starts
+    each layer's Leiden from that run's circles of the same kind
+    (:func:`socialgraph.lineage.initial_membership`).
     """
+    from .lineage import initial_membership
+
     family = family_tie_mask(graph, cfg)
     social = ~family & (graph.entry["active_days"] >= cfg.social_min_days)
     parts, info = [], {}
@@ -168,7 +176,11 @@ def inferred_circles(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> 
         ("family", "fam", family, cfg.family_objective, cfg.family_resolution, cfg.family_min_size, cfg.family_max_size),
         ("social", "soc", social, cfg.social_objective, cfg.social_resolution, cfg.social_min_size, cfg.social_max_size),
     ):
-        nodes, label, q = _communities(graph, keep, objective, resolution, lo, hi, cfg)
+        initial = None
+        if previous is not None:
+            prev = previous[(previous["source"] == "inferred") & (previous["kind"] == kind)]
+            initial = initial_membership(graph.keys, prev)
+        nodes, label, q = _communities(graph, keep, objective, resolution, lo, hi, cfg, initial)
         keys = graph.keys[nodes]
         # a circle is named after its lowest member number: label -> min key -> hashed id
         first = pd.Series(keys).groupby(label).transform("min").to_numpy()
@@ -238,7 +250,8 @@ def in_circle_ties(graph: CallGraph, circle_ptr: np.ndarray, member_node: np.nda
 
 
 def circle_members(graph: CallGraph, subs: Subscribers, as_of_day: int,
-                   cfg: CirclesConfig = CirclesConfig()) -> tuple[pd.DataFrame, dict]:
+                   cfg: CirclesConfig = CirclesConfig(), previous: pd.DataFrame | None = None
+                   ) -> tuple[pd.DataFrame, dict]:
     """All circles, declared and inferred, one row per (circle, member number).
 
     Columns: ``circle_id, kind, source, key, node`` (graph id, -1 without ties), ``on_net``,
@@ -246,10 +259,12 @@ def circle_members(graph: CallGraph, subs: Subscribers, as_of_day: int,
     strength), ``strongest_tie``, ``influence`` (in-circle) and ``role``: ``anchor`` for the
     circle's most influential active on-net member (ties broken by in-circle strength, then
     the lower number), ``member`` for the rest. Ordered by ``circle_id`` then ``key``.
-    Returns the members and a summary for the manifest.
+    Returns the members and a summary for the manifest. ``previous`` (a previous run's
+    members) warm-starts community detection; ids are matched to it by
+    :func:`socialgraph.lineage.match_circles`.
     """
     declared = declared_circles(subs)
-    inferred, info = inferred_circles(graph, cfg)
+    inferred, info = inferred_circles(graph, cfg, previous)
     inferred, n_dup = drop_declared_duplicates(inferred, declared, cfg.declared_jaccard)
     info["dropped_as_declared"] = n_dup
     info["declared"] = {"circles": int(declared["circle_id"].nunique()), "members": int(len(declared))}

@@ -268,7 +268,9 @@ class CirclesConfig:
     modularity of each layer's partition is reported either way. An inferred circle whose
     members overlap a declared one (family plan for a family circle, V-net for a social one)
     with Jaccard at least ``declared_jaccard`` is the declared circle found again, and is
-    dropped. ``seed`` fixes Leiden's randomness.
+    dropped. ``seed`` fixes Leiden's randomness. With ``--previous``, a current inferred circle
+    keeps the id of the previous circle it continues when each is the other's best match and
+    their member Jaccard is at least ``match_jaccard``.
     """
 
     family_min_days: int = 3
@@ -284,6 +286,7 @@ class CirclesConfig:
     social_max_size: int = 300
     leiden_iterations: int = 2
     declared_jaccard: float = 0.5
+    match_jaccard: float = 0.5
     seed: int = 42
 
     def __post_init__(self):
@@ -302,6 +305,7 @@ class CirclesConfig:
         _check_range("circles", "social_min_size", self.social_min_size, 2, None, integer=True)
         _check_range("circles", "social_max_size", self.social_max_size, self.social_min_size, None, integer=True)
         _check_range("circles", "declared_jaccard", self.declared_jaccard, 0.0, 1.0)
+        _check_range("circles", "match_jaccard", self.match_jaccard, 1e-9, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)

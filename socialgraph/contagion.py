@@ -219,7 +219,8 @@ def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
 def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
                      cfg: ContagionConfig = ContagionConfig(), *,
                      reentry_keys: np.ndarray | None = None, port_keys: np.ndarray | None = None,
-                     competitor_share: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     competitor_share: pd.Series | None = None,
+                     previous_churned: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The contagion test of every circle; returns (circles, members with churn columns).
 
     ``members`` is :func:`socialgraph.circles.circle_members`' table. The window is the
@@ -230,6 +231,8 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     upper tail, q-values Benjamini-Hochberg over all tested circles, and
     ``contagion = q <= fdr & churned >= min_churned & (recent | rising)``. Circles with fewer
     tested members than ``min_churned`` are not tested (p and q NaN): they could never be flagged.
+    ``previous_churned`` (churn count of the previous run, by circle id, for circles that
+    continue) also makes a circle *rising* when it lost more members than last time.
 
     Circles columns: ``circle_id, kind, source, size, on_net_members, active_members, tested,
     churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
@@ -295,6 +298,12 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     circles["q_discrete"] = discrete_bh_qvalues(p, supports)
     circles["q_value"] = circles["q_discrete" if cfg.method == "discrete_bh" else "q_bh"]
     recent_or_rising = (circles["churned_last_days"] > 0) | (circles["churned_second_half"] > circles["churned_first_half"])
+    # across runs: more churn than the previous run saw in the same (continuing) circle
+    prev = np.full(len(circles), np.nan)
+    if previous_churned is not None and len(previous_churned):
+        prev = previous_churned.reindex(circles["circle_id"]).to_numpy(dtype=np.float64)
+        recent_or_rising |= circles["churned_recent"].to_numpy() > np.nan_to_num(prev, nan=np.inf)
+    circles["churned_previous_run"] = prev
     circles["contagion"] = ((circles["q_value"] <= cfg.fdr) & (circles["churned_recent"] >= cfg.min_churned)
                             & recent_or_rising).fillna(False).astype(bool)
     circles["window_days"] = cfg.window_days
@@ -304,5 +313,5 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     order = ["circle_id", "kind", "source", "size", "on_net_members", "active_members", "tested",
              "churned_recent", "expected_churn", "p_value", "q_value", "contagion", "churned_first_half",
              "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members", "window_days",
-             "q_bh", "q_discrete"]
+             "q_bh", "q_discrete", "churned_previous_run"]
     return circles[order], m

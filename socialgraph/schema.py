@@ -172,6 +172,30 @@ TARGETS = pa.schema([
     ("reason", pa.string()),
     ("value_at_stake", pa.float64()),
     ("arpu", pa.float64()),
+    ("circle_targeted_last_run", pa.bool_()),
+    ("listed_last_run", pa.bool_()),
+])
+
+CIRCLE_LINEAGE = pa.schema([
+    ("previous_id", pa.string()),
+    ("circle_id", pa.string()),
+    ("kind", pa.string()),
+    ("overlap", pa.int64()),
+    ("jaccard", pa.float64()),
+    ("event", pa.string()),
+])
+
+CIRCLE_HISTORY = pa.schema([
+    ("as_of", pa.date32()),
+    ("circle_id", pa.string()),
+    ("kind", pa.string()),
+    ("size", pa.int64()),
+    ("active_members", pa.int64()),
+    ("churned_recent", pa.int64()),
+    ("expected_churn", pa.float64()),
+    ("q_value", pa.float64()),
+    ("contagion", pa.bool_()),
+    ("targeted", pa.bool_()),
 ])
 
 CIRCLES = pa.schema([
@@ -194,6 +218,9 @@ CIRCLES = pa.schema([
     ("ported", pa.int64()),
     ("competitor_members", pa.int64()),
     ("window_days", pa.int64()),
+    ("q_bh", pa.float64()),
+    ("q_discrete", pa.float64()),
+    ("churned_previous_run", pa.float64()),
     ("anchor", pa.string()),  # masked number of the anchor, for people reading the table
 ])
 
@@ -205,6 +232,7 @@ CIRCLE_MEMBERS = pa.schema([
     ("influence", pa.float64()),
     ("churned", pa.bool_()),
     ("kind", pa.string()),
+    ("source", pa.string()),
     ("active", pa.bool_()),
     ("strongest_tie", pa.float64()),
     ("churn_date", pa.date32()),

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
+from numpy.testing import assert_allclose
+from reference_circles import in_circle_ties_reference
 
-from socialgraph.circles import declared_circles
-from socialgraph.subscribers import subscribers_from_arrow
+from socialgraph.circles import circle_members, declared_circles, in_circle_ties, inferred_circles
+from socialgraph.graph import build_call_graph
+from socialgraph.numbers import number_keys
+from socialgraph.subscribers import day_number, subscribers_from_arrow
 from socialgraph.synth import SynthConfig, make_operator
 
 
@@ -102,3 +108,283 @@ def test_leiden_finds_planted_communities():
     assert all(len(set(found[blocks == k])) == 1 for k in range(10))
     assert len(set(found)) == 10
     assert q > 0.6
+
+
+# -- in-circle ties and influence against a pure-Python loop ------------------------------------
+
+def _random_ties(rng, n, m):
+    a, b = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = a != b
+    pairs = np.unique(np.column_stack([np.minimum(a, b), np.maximum(a, b)])[keep], axis=0)
+    w = rng.exponential(1.0, len(pairs))
+    w[rng.random(len(pairs)) < 0.1] = 0.0  # weight-0 ties stay out of the CSR
+    return pairs[:, 0] + 100, pairs[:, 1] + 100, w
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_in_circle_ties_match_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 120))
+    a, b, w = _random_ties(rng, n, int(rng.integers(n, 6 * n)))
+    isolated = np.arange(100 + n, 100 + n + 4)
+    g = build_call_graph(a, b, w, on_net_keys=a, extra_keys=isolated)
+    absent = np.arange(5000, 5006)  # numbers the graph has never seen
+    universe = np.concatenate([np.arange(100, 100 + n), isolated, absent])
+    circles = []
+    for _ in range(40):
+        size = int(rng.choice([1, 2, 3, 5, 8, 20]))
+        circles.append(rng.choice(universe, size=min(size, universe.size), replace=False))
+    circles.append(np.array([], np.int64))  # an empty circle in the middle
+    circles.append(np.arange(100, 100 + n))  # everyone: the whole graph
+    circles += circles[:5]                   # the same members again
+    node_rows, ptr = [], [0]
+    for keys in circles:
+        ids = np.sort(g.ids_of(keys))  # -1 first, then ascending node ids
+        node_rows.append(ids)
+        ptr.append(ptr[-1] + ids.size)
+    member_node = np.concatenate(node_rows)
+    strength, strongest, influence = in_circle_ties(g, np.array(ptr), member_node)
+
+    ties = {(int(x), int(y)): float(v) for x, y, v in zip(a, b, w)}
+    node_key = {i: int(k) for i, k in enumerate(g.keys)}
+    ref_circles = [[None if v < 0 else node_key[int(v)] for v in ids] for ids in node_rows]
+    rs, rb, ri = in_circle_ties_reference(ties, ref_circles)
+    assert_allclose(strength, rs, rtol=1e-12, atol=1e-12)
+    assert_allclose(strongest, rb, rtol=0, atol=0)
+    assert_allclose(influence, ri, rtol=1e-12, atol=1e-12)
+    # members with no ties inside their circle (alone, isolated or unknown) have zeros
+    assert np.all(strength[member_node < 0] == 0) and np.all(influence[member_node < 0] == 0)
+    # in a circle with ties, influence sums to the number of members with an in-circle tie
+    everyone = slice(ptr[-7], ptr[-6])
+    assert influence[everyone].sum() == pytest.approx((strength[everyone] > 0).sum())
+
+
+def test_in_circle_ties_rejects_bad_layout():
+    g = build_call_graph(np.array([1, 1, 2]), np.array([2, 3, 3]), np.array([2.0, 2.0, 1.0]),
+                         on_net_keys=np.array([1, 2, 3]))
+    with pytest.raises(ValueError):
+        in_circle_ties(g, np.array([0, 2]), np.array([0, 1, 2]))   # ptr does not cover the rows
+    with pytest.raises(ValueError):
+        in_circle_ties(g, np.array([0, 3]), np.array([0, 1, 7]))   # no node 7
+    with pytest.raises(ValueError):
+        in_circle_ties(g, np.array([0, 3]), np.array([2, 0, 1]))   # members must be sorted
+    with pytest.raises(ValueError):
+        in_circle_ties(g, np.array([0, 3]), np.array([-2, 0, 1]))  # -1 is the only "absent"
+    # sorted within each circle is enough: circles need not be sorted against each other
+    s, _, _ = in_circle_ties(g, np.array([0, 2, 4]), np.array([1, 2, 0, 1]))
+    assert s.tolist() == [1.0, 1.0, 2.0, 2.0]
+
+
+# -- inferred circles on a planted call graph ---------------------------------------------------
+
+AS_OF = dt.date(2026, 5, 1)
+
+
+def _planted_world(seed=0):
+    """Ten households (3-4 members; member 0 the "parent", tied twice as strongly) and four work
+    groups (8-12), some people in both, plus weak random noise between everyone.
+
+    Household 0 is also declared as family plan F0 (its inferred circle is that plan found
+    again); household 1's parent left before as-of; household 2's parent is an off-net number;
+    household 3's member ``x`` is on family plan F3 and V-net V3 with subscribers who make no
+    calls.
+    """
+    rng = np.random.default_rng(seed)
+    people = [f"138{i:08d}" for i in range(1, 101)]   # 100 on-net subscribers, 20 of them quiet
+    offnet = "13000000002"
+    households, pos = [], 0
+    for h in range(10):
+        size = 3 + h % 2
+        households.append(people[pos:pos + size])
+        pos += size
+    households[2][0] = offnet
+    callers = people[:80]
+    pool = [p for p in callers if p not in {m for hh in households for m in hh}]
+    work = []
+    shared = [households[h][1] for h in range(4, 8)]  # non-parents with a job too
+    for g, size in enumerate((8, 10, 12, 9)):
+        take = pool[:size - 1] + [shared[g]]
+        pool = pool[size - 1:]
+        work.append(take)
+    assert all(len(set(g)) == size for g, size in zip(work, (8, 10, 12, 9)))
+    ties = {}
+    for hh in households:
+        for i in range(len(hh)):
+            for j in range(i + 1, len(hh)):
+                ties[frozenset((hh[i], hh[j]))] = (4.0 if i == 0 else 2.0, 10, 0.9)
+    for grp in work:
+        for i in range(len(grp)):
+            for j in range(i + 1, len(grp)):
+                if rng.random() < 0.8:
+                    ties[frozenset((grp[i], grp[j]))] = (1.0 + rng.random(), 5, 0.05)
+    everyone = callers + [offnet]
+    for _ in range(150):
+        u, v = rng.choice(len(everyone), 2, replace=False)
+        pair = frozenset((everyone[u], everyone[v]))
+        ties.setdefault(pair, (0.01 + 0.04 * rng.random(), int(rng.integers(1, 5)), rng.random()))
+    pairs = sorted(tuple(sorted(p)) for p in ties)
+    a = number_keys(pa.array([p[0] for p in pairs]))
+    b = number_keys(pa.array([p[1] for p in pairs]))
+    w = np.array([ties[frozenset(p)][0] for p in pairs])
+    events = np.array([int(rng.integers(1, 9)) for _ in pairs])
+    graph_kwargs = {
+        "events_ab": events,
+        "events_ba": np.where(w < 0.1, rng.integers(0, 2, len(pairs)), events),  # noise: often one-way
+        "tie_arrays": {"active_days": np.array([ties[frozenset(p)][1] for p in pairs]),
+                       "evening_weekend_share": np.array([ties[frozenset(p)][2] for p in pairs])},
+    }
+    rows = {"msisdn": people, "activation_date": [dt.date(2024, 1, 1)] * len(people),
+            "churn_date": [None] * len(people), "family_id": [None] * len(people),
+            "vnet_id": [None] * len(people)}
+    idx = {p: i for i, p in enumerate(people)}
+    for m in households[0]:
+        rows["family_id"][idx[m]] = "F0"
+    rows["churn_date"][idx[households[1][0]]] = AS_OF - dt.timedelta(days=5)
+    x = households[3][1]
+    rows["family_id"][idx[x]] = "F3"
+    rows["family_id"][idx[people[90]]] = "F3"
+    for m in (x, people[91], people[92]):
+        rows["vnet_id"][idx[m]] = "V3"
+    subs = subscribers_from_arrow(pa.table({
+        "msisdn": rows["msisdn"], "activation_date": pa.array(rows["activation_date"], pa.date32()),
+        "churn_date": pa.array(rows["churn_date"], pa.date32()),
+        "family_id": pa.array(rows["family_id"], pa.string()), "vnet_id": pa.array(rows["vnet_id"], pa.string())}))
+    # people[90], on plan F3, is not even an isolated node: the graph never saw the number
+    graph = build_call_graph(a, b, w, on_net_keys=subs.key, extra_keys=np.delete(subs.key, 90), **graph_kwargs)
+    keys = lambda numbers: number_keys(pa.array(list(numbers)))  # noqa: E731
+    return {"graph": graph, "subs": subs, "households": [set(keys(h)) for h in households],
+            "work": [set(keys(g)) for g in work], "offnet": int(keys([offnet])[0]), "x": int(keys([x])[0]),
+            "parents": [int(k) for k in keys([h[0] for h in households])],
+            "numbers": people + [offnet]}
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return _planted_world()
+
+
+def _match(circles: dict, truth: set) -> list:
+    """Circles whose members are mostly ``truth`` and that hold most of ``truth``."""
+    return [cid for cid, mem in circles.items()
+            if len(mem & truth) * 2 > len(mem) and len(mem & truth) * 2 > len(truth)]
+
+
+def test_planted_households_and_work_groups_come_back(planted):
+    inferred, info = inferred_circles(planted["graph"])
+    by_kind = {kind: grp.groupby("circle_id")["key"].apply(set).to_dict()
+               for kind, grp in inferred.groupby("kind")}
+    for hh in planted["households"]:
+        found = _match(by_kind["family"], hh)
+        assert len(found) == 1, hh
+        assert by_kind["family"][found[0]] == hh  # here even exactly
+    for grp in planted["work"]:
+        found = _match(by_kind["social"], grp)
+        assert len(found) == 1
+        assert len(by_kind["social"][found[0]] ^ grp) <= 1
+    # nothing else: the noise forms no circle
+    assert info["family"]["circles"] == 10 and info["social"]["circles"] == 4
+    assert set(inferred["source"]) == {"inferred"}
+    # someone with a household and a job is in both circles
+    for g in range(4):
+        shared = planted["work"][g] & planted["households"][4 + g]
+        assert len(shared) == 1
+        assert sorted(inferred.loc[inferred["key"] == shared.pop(), "kind"]) == ["family", "social"]
+    # an off-net member of a household is in its family circle
+    offnet = inferred[inferred["key"] == planted["offnet"]]
+    assert offnet["kind"].tolist() == ["family"]
+
+
+def test_circle_members_declared_inferred_and_anchors(planted):
+    g, subs = planted["graph"], planted["subs"]
+    m, info = circle_members(g, subs, day_number(AS_OF))
+    circles = m.groupby("circle_id")["key"].apply(set).to_dict()
+    # household 0 is family plan F0 found again: only the declared circle stays
+    assert circles["family:F0"] == planted["households"][0]
+    assert not [c for c in _match(circles, planted["households"][0]) if c != "family:F0"]
+    assert info["dropped_as_declared"] == 1
+    # x is in its family plan, its V-net and its household's inferred circle
+    x_rows = m[m["key"] == planted["x"]]
+    assert set(x_rows["circle_id"]) >= {"family:F3", "vnet:V3"}
+    assert (x_rows["source"] == "inferred").sum() == 1
+    quiet = m[m["circle_id"].isin(["family:F3", "vnet:V3"]) & (m["key"] != planted["x"])]
+    assert (quiet["strength"] == 0).all() and quiet["on_net"].all() and quiet["active"].all()
+    assert (quiet["node"] == -1).sum() == 1  # a subscriber absent from the graph is still on-net
+    assert (m.loc[m["circle_id"] == "family:F3", "role"] == "anchor").sum() == 1
+    # off-net member: in the circle, marked off-net, never the anchor
+    off = m[m["key"] == planted["offnet"]].iloc[0]
+    assert not off["on_net"] and not off["active"] and off["role"] == "member"
+
+    # the anchor is the most influential active (hence on-net) member of each circle
+    for cid, grp in m.groupby("circle_id"):
+        anchors = grp[grp["role"] == "anchor"]
+        active = grp[grp["active"]]
+        assert len(anchors) == (1 if len(active) else 0), cid
+        if len(active):
+            best = active.sort_values(["influence", "strength", "key"], ascending=[False, False, True]).iloc[0]
+            assert anchors.iloc[0]["key"] == best["key"]
+            assert anchors.iloc[0]["on_net"]
+    parent_role = {k: m.loc[(m["key"] == k) & (m["source"] == "inferred") & (m["kind"] == "family"), "role"].item()
+                   for k in planted["parents"][1:]}  # household 0's inferred circle was dropped
+    assert parent_role[planted["parents"][3]] == "anchor"  # a parent pulls the household
+    for h in (1, 2):  # unless it left, or is at a competitor
+        parent = planted["parents"][h]
+        hh = m[m["circle_id"] == m.loc[m["key"] == parent, "circle_id"].item()]
+        assert hh["influence"].idxmax() == hh.index[hh["key"] == parent][0]
+        assert parent_role[parent] == "member"
+
+
+def test_circle_members_influence_is_the_reference(planted):
+    g, subs = planted["graph"], planted["subs"]
+    m, _ = circle_members(g, subs, day_number(AS_OF))
+    ties = {}
+    for u in range(g.n_nodes):
+        for e in range(g.indptr[u], g.indptr[u + 1]):
+            ties[(int(g.keys[u]), int(g.keys[g.indices[e]]))] = float(g.weights[e])
+    groups = list(m.groupby("circle_id", sort=True))
+    rs, rb, ri = in_circle_ties_reference(ties, [grp["key"].tolist() for _, grp in groups])
+    got = pd.concat([grp for _, grp in groups])
+    assert_allclose(got["strength"], rs, rtol=1e-12)
+    assert_allclose(got["strongest_tie"], rb, rtol=0)
+    assert_allclose(got["influence"], ri, rtol=1e-12)
+
+
+def test_circle_members_are_deterministic_and_ids_hide_numbers(planted):
+    g, subs = planted["graph"], planted["subs"]
+    m1, i1 = circle_members(g, subs, day_number(AS_OF))
+    m2, i2 = circle_members(g, subs, day_number(AS_OF))
+    pd.testing.assert_frame_equal(m1, m2)
+    assert i1 == i2
+    again = circle_members(_planted_world()["graph"], subs, day_number(AS_OF))[0]
+    pd.testing.assert_frame_equal(m1, again)
+    inferred_ids = m1.loc[m1["source"] == "inferred", "circle_id"].unique()
+    assert all(re.fullmatch(r"(fam|soc)-[0-9a-f]{10}", cid) for cid in inferred_ids)
+    for number in planted["numbers"]:
+        for part in (number, number[-8:], number[-4:]):
+            assert not any(part in cid for cid in m1["circle_id"].unique())
+    assert m1.sort_values(["circle_id", "key"]).reset_index(drop=True).equals(m1)
+
+
+# -- the synthetic world: inferred family circles against the true households -------------------
+
+def test_inferred_family_circles_are_mostly_one_household():
+    from worlds import synthetic_world
+
+    w = synthetic_world(3000, 12, 3)
+    m, info = circle_members(w.graph, w.subscribers, w.as_of_day)
+    truth = w.op.truth["membership"]
+    household = pd.Series(truth.column("household_id").to_numpy(zero_copy_only=False),
+                          index=w.keys(truth.column("msisdn")))
+    assert household.index.is_unique
+    fam = m[(m["kind"] == "family") & (m["source"] == "inferred")]
+    hh = household.reindex(fam["key"].to_numpy()).to_numpy()
+    assert not pd.isna(hh).any()  # every member is a number of the world
+    top_share = pd.Series(hh).groupby(fam["circle_id"].to_numpy()).agg(
+        lambda s: s.value_counts().iloc[0] / len(s))
+    mostly_one = float((top_share > 0.5).mean())
+    print(f"inferred family circles: {top_share.size}, mean purity {top_share.mean():.3f}, "
+          f"mostly one household {mostly_one:.3f}, pure {float((top_share == 1).mean()):.3f}, "
+          f"dropped as declared {info['dropped_as_declared']}")
+    # measured on this world: 705 circles, mean purity 0.898, 0.905 mostly one household
+    assert top_share.size > 500
+    assert mostly_one >= 0.85
+    assert top_share.mean() >= 0.85

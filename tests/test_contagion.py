@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
+from reference_circles import benjamini_hochberg, heyse_qvalues, tail_by_enumeration
 from scipy import stats
 
-from socialgraph.contagion import bh_qvalues, churn_excess_pvalue, poisson_binomial_sf
+from socialgraph.circles import circle_members
+from socialgraph.config import ContagionConfig
+from socialgraph.contagion import (
+    _PRIOR_WEIGHT,
+    baseline_churn_probability,
+    bh_qvalues,
+    churn_excess_pvalue,
+    circle_contagion,
+    discrete_bh_qvalues,
+    excess_tails,
+    poisson_binomial_sf,
+)
+from socialgraph.graph import build_call_graph
+from socialgraph.subscribers import day_number, subscribers_from_arrow
 
 
 @settings(max_examples=40, deadline=None)
@@ -65,3 +82,361 @@ def test_bad_inputs():
         churn_excess_pvalue(3, np.array([0.1, 0.2]))
     with pytest.raises(ValueError):
         poisson_binomial_sf(1, np.array([0.1, 1.2]))
+
+
+# -- excess_tails: the batched exact tails ------------------------------------------------------
+
+def _random_groups(rng, n_groups, max_size=10):
+    sizes = rng.integers(0, max_size + 1, n_groups)
+    probs = rng.random(sizes.sum()) ** 2  # many small risks, as churn baselines are
+    probs[rng.random(probs.size) < 0.05] = 0.0
+    probs[rng.random(probs.size) < 0.05] = 1.0
+    observed = np.array([rng.integers(-1, s + 2) for s in sizes])
+    return sizes, probs, observed
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_excess_tails_match_enumeration_of_every_outcome(seed):
+    rng = np.random.default_rng(seed)
+    sizes, probs, observed = _random_groups(rng, 25)
+    p, supports = excess_tails(sizes, probs, observed)
+    assert len(supports) == sizes.size and p.shape == (sizes.size,)
+    start = 0
+    for c, n in enumerate(sizes):
+        truth = tail_by_enumeration(list(probs[start:start + n]))
+        start += n
+        assert supports[c].shape == (n + 1,)
+        assert_allclose(supports[c], truth, rtol=1e-12, atol=1e-14)
+        k = observed[c]
+        assert p[c] == pytest.approx(1.0 if k <= 0 else 0.0 if k > n else truth[k], rel=1e-12, abs=1e-14)
+        # the support starts at 1 exactly and never increases, and holds the p-value itself
+        assert supports[c][0] == 1.0
+        assert np.all(np.diff(supports[c]) <= 0)
+        if 0 <= k <= n:
+            assert p[c] in supports[c]
+
+
+@pytest.mark.parametrize("n,prob", [(1, 0.3), (7, 0.05), (60, 0.02), (250, 0.1)])
+def test_excess_tails_with_equal_risks_are_binomial(n, prob):
+    observed = np.arange(n + 1)
+    sizes = np.full(n + 1, n)
+    p, supports = excess_tails(sizes, np.full(sizes.sum(), prob), observed)
+    truth = stats.binom.sf(observed - 1, n, prob)
+    assert_allclose(p, truth, rtol=1e-9, atol=1e-300)
+    for s in supports:
+        assert_allclose(s, truth, rtol=1e-9, atol=1e-300)
+
+
+def test_excess_tails_edge_cases_and_bad_input():
+    p, supports = excess_tails(np.array([], np.int64), np.array([]), np.array([], np.int64))
+    assert p.size == 0 and supports == []
+    p, supports = excess_tails(np.array([0, 1]), np.array([0.25]), np.array([0, 1]))
+    assert p.tolist() == [1.0, 0.25] and [s.tolist() for s in supports] == [[1.0], [1.0, 0.25]]
+    with pytest.raises(ValueError):
+        excess_tails(np.array([2]), np.array([0.1]), np.array([1]))
+    with pytest.raises(ValueError):
+        excess_tails(np.array([1]), np.array([1.5]), np.array([1]))
+    with pytest.raises(ValueError):
+        excess_tails(np.array([1]), np.array([np.nan]), np.array([1]))
+
+
+# -- discrete Benjamini-Hochberg ----------------------------------------------------------------
+
+def test_discrete_bh_on_a_fine_uniform_grid_is_plain_bh():
+    grid = np.linspace(0, 1, 100_001)[1:]  # F_j(t) = floor(t * 1e5) / 1e5, within 1e-5 of t
+    rng = np.random.default_rng(4)
+    for m in (1, 7, 40):
+        on_grid = grid[rng.integers(0, grid.size, m)]  # attainable values, to the bit
+        q = discrete_bh_qvalues(on_grid, [grid] * m)
+        assert_allclose(q, stats.false_discovery_control(on_grid, method="bh"), rtol=1e-9)
+        anywhere = rng.random(m) ** 3
+        q = discrete_bh_qvalues(anywhere, [grid] * m)
+        assert_allclose(q, stats.false_discovery_control(anywhere, method="bh"), rtol=0, atol=m * 1e-5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_discrete_bh_is_heyse_formula_literally(seed):
+    rng = np.random.default_rng(seed)
+    sizes, probs, _ = _random_groups(rng, int(rng.integers(1, 30)), max_size=6)
+    observed = np.array([rng.integers(0, s + 1) for s in sizes])
+    p, supports = excess_tails(sizes, probs, observed)
+    p[rng.random(p.size) < 0.2] = np.nan
+    q = discrete_bh_qvalues(p, supports)
+    truth = heyse_qvalues(list(p), [list(s) for s in supports])
+    assert_allclose(q, truth, rtol=1e-12, atol=1e-15)
+    # discreteness only helps: never above BH on the same p-values
+    tested = ~np.isnan(p)
+    assert np.all(q[tested] <= bh_qvalues(p)[tested] * (1 + 1e-12))
+    assert_allclose(bh_qvalues(p), benjamini_hochberg(list(p)), rtol=1e-12)
+
+
+def test_discrete_bh_with_arbitrary_supports_and_ties():
+    supports = [np.array([1.0, 0.3, 0.01]), np.array([0.5, 1.0]), np.array([1.0, 0.3, 0.05, 0.01]),
+                np.array([1.0]), np.array([1.0, 0.3, 0.01])]
+    p = np.array([0.01, 0.5, 0.01, 1.0, 0.3])
+    truth = heyse_qvalues(list(p), [list(s) for s in supports])
+    assert_allclose(discrete_bh_qvalues(p, supports), truth, rtol=1e-12)
+    # by hand: at t = 0.01 the tests reach 0.01 + 0 + 0.01 + 0 + 0.01 = 0.03, two p-values there
+    assert discrete_bh_qvalues(p, supports)[0] == pytest.approx(0.015)
+
+
+def test_discrete_bh_nan_tests_are_left_out():
+    supports = [np.array([1.0, 0.2, 0.004]), np.array([1.0, 0.5]), np.array([1.0, 0.1, 0.001]),
+                np.array([1.0, 0.02])]
+    p = np.array([0.004, np.nan, 0.1, 0.02])
+    q = discrete_bh_qvalues(p, supports)
+    assert np.isnan(q[1]) and not np.isnan(q[[0, 2, 3]]).any()
+    keep = [0, 2, 3]
+    assert_allclose(q[keep], discrete_bh_qvalues(p[keep], [supports[i] for i in keep]), rtol=1e-15)
+    assert np.isnan(discrete_bh_qvalues(np.array([np.nan, np.nan]), supports[:2])).all()
+    assert discrete_bh_qvalues(np.array([]), []).size == 0
+
+
+def test_discrete_bh_rejects_supports_that_do_not_match():
+    with pytest.raises(ValueError):
+        discrete_bh_qvalues(np.array([0.5, 0.2]), [np.array([1.0, 0.5])])
+    with pytest.raises(ValueError):
+        discrete_bh_qvalues(np.array([0.5, 1.2]), [np.array([1.0, 0.5]), np.array([1.0])])
+
+
+# -- baseline churn probability -----------------------------------------------------------------
+
+AS_OF = dt.date(2026, 5, 1)
+
+
+def _subscriber_table(rows):
+    """rows: dicts with activation, churn (date or None), and optional plan/family/vnet/dnd."""
+    return subscribers_from_arrow(pa.table({
+        "msisdn": [f"138{i:08d}" for i in range(1, len(rows) + 1)],
+        "activation_date": pa.array([r["activation"] for r in rows], pa.date32()),
+        "churn_date": pa.array([r.get("churn") for r in rows], pa.date32()),
+        "plan": pa.array([r.get("plan") for r in rows], pa.string()),
+        "family_id": pa.array([r.get("family") for r in rows], pa.string()),
+        "vnet_id": pa.array([r.get("vnet") for r in rows], pa.string()),
+        "dnd": pa.array([r.get("dnd", False) for r in rows]),
+    }))
+
+
+def test_baseline_is_the_shrunk_rate_of_each_tenure_band_and_plan():
+    start, end = dt.date(2026, 4, 1), dt.date(2026, 5, 1)
+    new, old = dt.date(2026, 2, 1), dt.date(2025, 1, 1)  # tenure 59 days (< 90) and 455 days (270-730)
+    inside = dt.date(2026, 4, 20)
+    rows = []
+    # (tenure, plan): members, churned in the window
+    strata = {(new, "A"): (10, 4), (new, "B"): (6, 0), (old, "A"): (8, 1), (old, "B"): (16, 2)}
+    for (act, plan), (n, c) in strata.items():
+        rows += [{"activation": act, "plan": plan, "churn": inside if i < c else None} for i in range(n)]
+    # a churn on the window's first day counts; on its end day (the as-of date) it does not
+    rows[5]["churn"] = start              # (new, A): 5th churner
+    rows[10]["churn"] = end               # (new, B): stays, churns later
+    reentry_row = len(rows)
+    rows.append({"activation": old, "plan": "B", "churn": inside})  # a re-entry: stays
+    not_active = len(rows)
+    rows.append({"activation": dt.date(2026, 4, 10), "plan": "A"})   # joined inside the window
+    rows.append({"activation": old, "plan": "A", "churn": dt.date(2026, 3, 31)})  # gone before it
+    subs = _subscriber_table(rows)
+    not_churn = np.zeros(len(rows), bool)
+    not_churn[reentry_row] = True
+    p = baseline_churn_probability(subs, day_number(start), day_number(end), not_churn=not_churn)
+
+    assert np.isnan(p[not_active:]).all() and not np.isnan(p[:not_active]).any()
+    active, churned = 10 + 6 + 8 + 17, 5 + 0 + 1 + 2
+    overall = churned / active
+    expect = {(new, "A"): (5 + 20 * overall) / (10 + 20), (new, "B"): (0 + 20 * overall) / (6 + 20),
+              (old, "A"): (1 + 20 * overall) / (8 + 20), (old, "B"): (2 + 20 * overall) / (17 + 20)}
+    assert _PRIOR_WEIGHT == 20
+    got, start_row = {}, 0
+    for key, (n, _) in strata.items():
+        assert np.unique(p[start_row:start_row + n]).size == 1  # one rate per stratum
+        got[key] = p[start_row]
+        start_row += n
+    assert p[reentry_row] == got[(old, "B")]  # the re-entry row belongs to that stratum
+    for key, value in expect.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+    # without the re-entry flag that number is one more loss
+    p2 = baseline_churn_probability(subs, day_number(start), day_number(end))
+    assert p2[reentry_row] == pytest.approx((3 + 20 * (churned + 1) / active) / (17 + 20), rel=1e-12)
+
+
+# -- the contagion test of circles --------------------------------------------------------------
+
+START = AS_OF - dt.timedelta(days=28)  # the default window
+
+
+def _day(offset):
+    """A churn date ``offset`` days after the window start."""
+    return START + dt.timedelta(days=offset)
+
+
+def _contagion_world():
+    """Declared V-nets (one stratum, so every tested member's baseline is the overall rate).
+
+    300 normal 6-member circles churn about as a 5 % rate predicts (220 with none, 70 with
+    one, 10 with two, spread over the window); planted on top: ``clique`` (4 of 6 in the last
+    two weeks), ``match`` (2 of 34), ``reentered`` (4 of 6 left, all re-entered), ``half``
+    (4 of 6 left, 2 re-entered), ``old`` (4 of 6 in the first days, none since), ``rising``
+    (4 of 6 in days 15-18), ``flat`` (2 + 2 of 6, none in the last week) and ``tiny``
+    (two members, one joined inside the window, the other left).
+    """
+    act = dt.date(2024, 1, 1)
+    rows, reentry = [], []
+
+    def circle(name, n, churn_offsets=(), reentered=0):
+        for i in range(n):
+            r = {"activation": act, "vnet": name, "plan": "P"}
+            if i < len(churn_offsets):
+                r["churn"] = _day(churn_offsets[i])
+                if i < reentered:
+                    reentry.append(len(rows))
+            rows.append(r)
+
+    counts = [0] * 220 + [1] * 70 + [2] * 10
+    for c, k in enumerate(counts):
+        circle(f"n{c:03d}", 6, [(7 * c + 11 * j) % 28 for j in range(k)])
+    circle("clique", 6, [18, 22, 25, 27])
+    circle("match", 34, [5, 20])
+    circle("reentered", 6, [20, 21, 22, 23], reentered=4)
+    circle("half", 6, [20, 21, 22, 23], reentered=2)
+    circle("old", 6, [1, 2, 3, 4])
+    circle("rising", 6, [15, 16, 17, 18])
+    circle("flat", 6, [2, 3, 15, 16])
+    circle("tiny", 1, [24])
+    rows.append({"activation": _day(3), "vnet": "tiny", "plan": "P"})  # not a member at the start
+    subs = _subscriber_table(rows)
+    empty = np.array([], np.int64)
+    graph = build_call_graph(empty, empty, np.array([]), on_net_keys=subs.key, extra_keys=subs.key,
+                             events_ab=empty, events_ba=empty,
+                             tie_arrays={"active_days": empty, "evening_weekend_share": np.array([])})
+    members, _ = circle_members(graph, subs, day_number(AS_OF))
+    return subs, members, subs.key[reentry]
+
+
+@pytest.fixture(scope="module")
+def contagion_world():
+    return _contagion_world()
+
+
+def _by_id(circles):
+    return circles.set_index("circle_id")
+
+
+def test_planted_clique_is_flagged_and_normal_circles_are_not(contagion_world):
+    subs, members, reentry = contagion_world
+    cfg = ContagionConfig()
+    circles, m = circle_contagion(members, subs, day_number(AS_OF), cfg, reentry_keys=reentry)
+    c = _by_id(circles)
+    assert c.loc["vnet:clique", "contagion"] and c.loc["vnet:clique", "q_value"] <= cfg.fdr
+    assert c.loc["vnet:clique", "churned_recent"] == 4 and c.loc["vnet:clique", "churned_last_days"] == 4
+    normal = c[c.index.str.startswith("vnet:n")]
+    assert len(normal) == 300 and (normal["churned_recent"] >= 2).sum() == 10
+    assert not normal["contagion"].any()
+    assert normal["q_value"].min() > cfg.fdr
+    # a circle whose churn is what its rate predicts
+    assert c.loc["vnet:match", "expected_churn"] == pytest.approx(2.0, abs=0.1)
+    assert c.loc["vnet:match", "p_value"] > 0.3 and not c.loc["vnet:match", "contagion"]
+    flagged = set(c.index[c["contagion"]])
+    assert flagged == {"vnet:clique", "vnet:rising", "vnet:flat"}
+    assert circles["contagion"].dtype == bool
+
+
+def test_expected_churn_and_p_values_are_the_members_baselines(contagion_world):
+    subs, members, reentry = contagion_world
+    circles, m = circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)
+    c = _by_id(circles)
+    # one stratum: everyone's baseline is the overall rate, re-entries staying
+    tested = subs.active_at(day_number(START))
+    left = tested & (subs.churn_day < day_number(AS_OF)) & ~np.isin(subs.key, reentry)
+    rate = left.sum() / tested.sum()
+    assert_allclose(m.loc[m["baseline"].notna(), "baseline"], rate, rtol=1e-12)
+    assert_allclose(c["expected_churn"], c["tested"] * rate, rtol=1e-12)
+    for cid in ("vnet:clique", "vnet:match", "vnet:old", "vnet:n000", "vnet:n250", "vnet:n295"):
+        n, k = c.loc[cid, "tested"], c.loc[cid, "churned_recent"]
+        assert c.loc[cid, "p_value"] == pytest.approx(stats.binom.sf(k - 1, n, rate), rel=1e-9)
+        assert c.loc[cid, "p_value"] == pytest.approx(poisson_binomial_sf(k, np.full(n, rate)), rel=1e-12)
+    # members: churned, the day, and a baseline for the tested only
+    tiny = m[m["circle_id"] == "vnet:tiny"].sort_values("key")
+    assert tiny["churned"].tolist() == [True, False]
+    assert tiny["churn_day"].tolist() == [day_number(_day(24)), -1]
+    assert np.isnan(tiny["baseline"].iloc[1]) and tiny["baseline"].iloc[0] == pytest.approx(rate)
+    assert c.loc["vnet:tiny", "tested"] == 1 and c.loc["vnet:tiny", "size"] == 2
+    assert c.loc["vnet:tiny", "active_members"] == 1  # the newcomer is active at as-of, untested
+
+
+def test_reentries_are_not_churn(contagion_world):
+    subs, members, reentry = contagion_world
+    circles, m = circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)
+    c = _by_id(circles)
+    r = c.loc["vnet:reentered"]
+    assert (r["churned_recent"], r["reentries"], r["p_value"], r["contagion"]) == (0, 4, 1.0, False)
+    h = c.loc["vnet:half"]
+    assert (h["churned_recent"], h["reentries"]) == (2, 2)
+    assert not m.loc[np.isin(m["key"], reentry), "churned"].any()
+    # the same data without the re-entries detected: the circle looks like a planted clique
+    c2 = _by_id(circle_contagion(members, subs, day_number(AS_OF))[0])
+    assert c2.loc["vnet:reentered", "churned_recent"] == 4 and c2.loc["vnet:reentered", "contagion"]
+
+
+def test_old_churn_is_not_flagged_however_significant(contagion_world):
+    subs, members, reentry = contagion_world
+    cfg = ContagionConfig()
+    c = _by_id(circle_contagion(members, subs, day_number(AS_OF), cfg, reentry_keys=reentry)[0])
+    old = c.loc["vnet:old"]
+    assert old["q_value"] <= cfg.fdr and old["churned_recent"] == 4
+    assert (old["churned_first_half"], old["churned_second_half"], old["churned_last_days"]) == (4, 0, 0)
+    assert not old["contagion"]
+    # with a one-week "recent", rising churn still counts and flat churn does not
+    week = ContagionConfig(recent_days=7)
+    c = _by_id(circle_contagion(members, subs, day_number(AS_OF), week, reentry_keys=reentry)[0])
+    assert c.loc["vnet:rising", "churned_last_days"] == 0 and c.loc["vnet:rising", "contagion"]
+    assert c.loc["vnet:flat", "q_value"] <= week.fdr and not c.loc["vnet:flat", "contagion"]
+    assert c.loc["vnet:clique", "contagion"]
+
+
+def test_circles_too_small_to_test_get_no_p_value(contagion_world):
+    subs, members, reentry = contagion_world
+    c = _by_id(circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)[0])
+    tiny = c.loc["vnet:tiny"]
+    assert tiny["tested"] == 1 and tiny["churned_recent"] == 1
+    assert np.isnan(tiny["p_value"]) and np.isnan(tiny["q_value"]) and not tiny["contagion"]
+    # with min_churned 1 it is a test like the others
+    one = ContagionConfig(min_churned=1)
+    c1 = _by_id(circle_contagion(members, subs, day_number(AS_OF), one, reentry_keys=reentry)[0])
+    assert not np.isnan(c1.loc["vnet:tiny", "p_value"])
+    assert c.loc[c["tested"] < 2, "p_value"].isna().all()
+
+
+def test_q_values_are_bh_over_the_tested_circles(contagion_world):
+    subs, members, reentry = contagion_world
+    circles = circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)[0]
+    p = circles["p_value"].to_numpy()
+    ok = ~np.isnan(p)
+    assert ok.sum() == len(circles) - 1  # only the tiny circle is untested
+    assert_allclose(circles["q_bh"].to_numpy()[ok], stats.false_discovery_control(p[ok], method="bh"),
+                    rtol=1e-12)
+    assert np.isnan(circles["q_bh"].to_numpy()[~ok]).all()
+    assert_allclose(circles["q_value"], circles["q_discrete"], rtol=0)
+    assert np.all(circles["q_discrete"].to_numpy()[ok] <= circles["q_bh"].to_numpy()[ok] * (1 + 1e-12))
+    bh = circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(method="bh"), reentry_keys=reentry)[0]
+    assert_allclose(bh["q_value"], bh["q_bh"], rtol=0)
+    assert_allclose(bh["q_bh"], circles["q_bh"], rtol=0)
+    assert bh.set_index("circle_id").loc["vnet:clique", "contagion"]
+
+
+def test_hand_built_members_with_an_off_net_number_and_ports():
+    rows = [{"activation": dt.date(2024, 1, 1), "churn": _day(d) if d is not None else None}
+            for d in (20, 25, None, None)]
+    rows += [{"activation": dt.date(2024, 1, 1)} for _ in range(40)]  # the rest of the base
+    subs = _subscriber_table(rows)
+    off_net = 8613000000001
+    keys = np.concatenate([subs.key[:4], [off_net]])
+    members = pd.DataFrame({"circle_id": "soc-0123456789", "kind": "social", "source": "inferred",
+                            "key": keys, "on_net": [True] * 4 + [False],
+                            "active": [False, False, True, True, False]})
+    circles, m = circle_contagion(members, subs, day_number(AS_OF), port_keys=subs.key[[1, 2]])
+    c = circles.iloc[0]
+    assert (c["size"], c["on_net_members"], c["active_members"], c["tested"]) == (5, 4, 2, 4)
+    assert (c["churned_recent"], c["ported"]) == (2, 1)  # a port key that did not churn is no port
+    assert c["expected_churn"] == pytest.approx(4 * (2 + 20 * 2 / 44) / (44 + 20))
+    off = m[m["key"] == off_net].iloc[0]
+    assert not off["churned"] and off["churn_day"] == -1 and np.isnan(off["baseline"])
+    assert m["churned"].tolist() == [True, True, False, False, False]

@@ -417,7 +417,7 @@ def test_xlsx_has_text_numbers_frozen_header_and_filter(tmp_path):
     assert f"{col['churn_risk']}4" not in cells or cells[f"{col['churn_risk']}4"][1] is None
     pane = sheet.find(".//m:pane", ns)
     assert pane.get("state") == "frozen" and pane.get("topLeftCell") == "A2"
-    assert sheet.find("m:autoFilter", ns).get("ref") == f"A1:{col['arpu']}4"
+    assert sheet.find("m:autoFilter", ns).get("ref") == f"A1:{col[TARGETS.names[-1]]}4"
     widths = [float(c.get("width")) for c in sheet.find("m:cols", ns)]
     assert min(widths) >= 8 and max(widths) <= 101
 
