@@ -193,11 +193,20 @@ def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where
     inv = _inverse_strength(indptr, weights, where)
     # dangling = strength 0: no ties, or only ties reweighted to 0 (e.g. activity after a cut-off)
     dangling = inv == 0.0
-    transition = np.empty(weights.size, dtype=np.float64)
-    _k._fill_transition(indptr, indices, weights, inv, transition)
     bounds = _k._split_blocks(indptr, _k._BLOCK_WORK)
+    shift = _k._WINDOW_SHIFT
+    n_windows = ((n - 1) >> shift) + 1
+    if n_windows == 1:
+        win_indptr, cols = indptr.reshape(1, n + 1), indices
+        transition = np.empty(weights.size, dtype=np.float64)
+        _k._fill_transition(indptr, indices, weights, inv, transition)
+    else:
+        win_indptr = np.zeros((n_windows, n + 1), dtype=np.int64)
+        cols = np.empty_like(indices)
+        transition = np.empty(weights.size, dtype=np.float64)
+        _k._window_transition(indptr, indices, weights, inv, shift, bounds, win_indptr, cols, transition)
     work = np.empty((2, n), dtype=np.float64)
-    row, iterations, err = _k._iterate_pagerank(indptr, indices, transition, dangling, p, alpha, tol,
+    row, iterations, err = _k._iterate_pagerank(win_indptr, cols, transition, dangling, p, alpha, tol,
                                                 max_iter, bounds, work)
     if iterations > max_iter:
         raise PowerIterationFailedConvergence(max_iter, float(err), n * tol)

@@ -43,7 +43,7 @@ def _digest(path):
 
 
 def test_outputs_identical_across_1_2_4_workers(world, tmp_path):
-    # 1, 2 and 4 workers give 2, 4 and 8 key-range buckets; blocksize reads through fsspec instead
+    # 1, 2 and 4 workers split the ties into different key-range buckets; blocksize reads through fsspec instead
     # of pyarrow's file system
     runs = [_run(world, tmp_path / f"w{n}", n, bs) for n, bs in ((1, None), (2, "256KiB"), (4, "64KiB"))]
     first = runs[0]
