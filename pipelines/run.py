@@ -31,6 +31,7 @@ from socialgraph.lineage import carry_history, history_rows, mark_previous_targe
 from socialgraph.numbers import format_numbers
 from socialgraph.offers import build_targets
 from socialgraph.reentry import detect_number_changes
+from socialgraph.report import render_report, report_inputs
 from socialgraph.risk import score_subscribers
 from socialgraph.schema import (
     CIRCLE_HISTORY,
@@ -48,7 +49,7 @@ from .cluster import dask_client, make_compute, total_threads
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import open_cdrs, scan
-from .io import InputError, ensure_dir, input_description, read_operators, read_subscribers, \
+from .io import InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, replace_dir, write_json, write_parquet, write_targets
 
 log = logging.getLogger("socialgraph")
@@ -271,7 +272,15 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         manifest["backtest"] = bt
         st["available"] = bt is not None
 
+    with stages.stage("report") as st:
+        page = render_report(report_inputs(
+            graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
+            window_start_day=day_number(window.start_date), backtest=bt))
+        st["bytes"] = len(page.encode("utf-8"))
+
     with stages.stage("write") as st:
+        with atomic_path(out / catalog.REPORT) as tmp:
+            tmp.write_text(page, encoding="utf-8")
         write_parquet(scored_table(scored), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)
         write_parquet(circles_table(circles, members), out / catalog.CIRCLES, CIRCLES)
         write_parquet(members_table(members), out / catalog.CIRCLE_MEMBERS, CIRCLE_MEMBERS)

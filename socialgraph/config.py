@@ -325,7 +325,7 @@ class ContagionConfig:
     """
 
     window_days: int = 28
-    recent_days: int = 14
+    recent_days: int = 21
     fdr: float = 0.1
     min_churned: int = 2
     method: str = "discrete_bh"
