@@ -104,10 +104,13 @@ def main():
               help="Contact budget: keep the highest-priority circles whose members fit in N rows of targets.csv (0 = no limit).")
 @click.option("--previous", default=None, type=click.Path(file_okay=False),
               help="Output directory of the previous run: warm-start circles, keep their ids, carry their history.")
+@click.option("--skip-bad-files", is_flag=True,
+              help="Skip CDR files that cannot be read (corrupt, wrong schema) and list them in quality.json "
+                   "instead of stopping.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_guarded
 def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, scheduler, max_contacts, previous,
-        progress):
+        skip_bad_files, progress):
     """Run the batch job: read CDRs, build the call graph, write the outputs under OUT."""
     from .run import JobSpec, run_job
 
@@ -115,7 +118,7 @@ def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, sch
     manifest = run_job(JobSpec(
         cdr=cdr, subscribers=subscribers, operators=operators, out=out, as_of=as_of,
         lookback_days=lookback_days, scheduler=scheduler, config=cfg, progress=progress,
-        max_contacts=max_contacts, previous=previous,
+        max_contacts=max_contacts, previous=previous, skip_bad_files=skip_bad_files,
     ))
     rows = manifest["rows"]
     click.echo(

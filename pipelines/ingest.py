@@ -6,11 +6,18 @@ occur more than once (a hash-bucketed reduction, never a shuffle of whole rows).
 pass the (rare) rows carrying such an id are set aside and resolved together in one task,
 which keeps exactly one row per id (the first in a content order) and counts the rest as
 ``duplicate_cdr_id``.
+
+Files are checked by their footers only, then read piece by piece (a file, or a run of its row
+groups) inside the tasks. A piece that turns out unreadable there does not raise on the worker:
+it comes back as a marker that the client turns into one line naming the file, or, with
+``--skip-bad-files``, into an entry of ``skipped_files``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +28,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from dask.utils import parse_bytes
 
 from socialgraph.config import JobConfig
 from socialgraph.kernels import dedup as _dedup
@@ -35,45 +42,172 @@ from socialgraph.ties import (
     split_partial,
 )
 
-from .io import FILE_MODE, check_cdr_files, list_parquet_files
+from .io import FILE_MODE, SKIP_HINT, TEXT_COLUMNS, CdrFile, InputError, check_cdr_files, list_parquet_files
+
+log = logging.getLogger("socialgraph")
 
 ID_BUCKETS = 16
+#: the one column of the frame that stands for a piece that could not be read
+UNREADABLE = "__unreadable__"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One partition of the input: row groups of one file (``None`` = all of them).
+
+    ``rows`` is the footer's row count; ``error`` is set for a file already known to be bad
+    (skipped with ``--skip-bad-files``).
+    """
+
+    file: str
+    row_groups: tuple[int, ...] | None = None
+    rows: int = 0
+    columns: tuple[str, ...] = ()
+    error: str | None = None
+
+
+class PieceReader:
+    """Reads a piece as Arrow-backed pandas. A piece whose data cannot be read comes back as a
+    one-row frame with the single column :data:`UNREADABLE` (file, reason, whether to skip it):
+    raising in a task would make the worker log a traceback, and the error would not name the
+    file; the client turns the marker into one line (:func:`sum_counts`, :func:`scan`)."""
+
+    def __init__(self, fs, skip_bad_files: bool):
+        self.fs = fs  # an fsspec file system for remote paths; None = pyarrow's (faster) local one
+        self.skip_bad_files = skip_bad_files
+
+    def __dask_tokenize__(self):
+        return ("PieceReader", None if self.fs is None else self.fs.__dask_tokenize__(), self.skip_bad_files)
+
+    def __call__(self, piece: Piece, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+        want = piece.columns if columns is None else columns
+        try:
+            if piece.error is not None:
+                return self._unreadable(piece, piece.error)
+            cols = [c for c in want if c in piece.columns]
+            if self.fs is None:
+                t = _read(piece.file, piece.row_groups, cols)
+            else:
+                with self.fs.open(piece.file, "rb") as fh:
+                    t = _read(fh, piece.row_groups, cols)
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - bad bytes in a file are bad input, not a bug
+            return self._unreadable(piece, f"cannot read its data ({type(e).__name__}: {' '.join(str(e).split())})")
+        for c in want:  # an optional column absent from this file: all null
+            if c not in t.column_names:
+                t = t.append_column(c, pa.nulls(t.num_rows))
+        return t.select(list(want)).to_pandas(types_mapper=pd.ArrowDtype)
+
+    def _unreadable(self, piece: Piece, reason: str) -> pd.DataFrame:
+        info = {"file": piece.file, "reason": reason[:300], "rows": piece.rows if piece.error is None else None,
+                "skip": self.skip_bad_files}
+        return pd.DataFrame({UNREADABLE: [json.dumps(info)]})
+
+
+def _read(source, row_groups: tuple[int, ...] | None, columns: list[str]) -> pa.Table:
+    # page checksums are verified where the writer stored them: corruption is an error, not
+    # wrong numbers
+    pf = pq.ParquetFile(source, page_checksum_verification=True)
+    return pf.read(columns=columns) if row_groups is None else pf.read_row_groups(list(row_groups), columns=columns)
+
+
+def _unreadable(df: pd.DataFrame) -> dict | None:
+    return json.loads(df[UNREADABLE].iloc[0]) if UNREADABLE in df.columns else None
+
+
+def _unreadable_error(bad: list[dict]) -> InputError:
+    first = bad[0]
+    more = f" (and {len(bad) - 1} more unreadable piece(s))" if len(bad) > 1 else ""
+    return InputError(f"{first['file']}: {first['reason']}{more}; {SKIP_HINT}")
 
 
 @dataclass
 class CdrSource:
-    """The CDR input: files, columns to read and the Dask dataframe over them."""
+    """The CDR input: files, columns to read, the pieces and the Dask dataframe over them."""
 
     path: str
     files: list[str]
     columns: list[str]  # contract names present
     rename: dict[str, str]  # input name -> contract name
     ddf: dd.DataFrame
+    pieces: list[Piece]
+    reader: PieceReader
 
     @property
     def has_ids(self) -> bool:
         return "cdr_id" in self.columns
 
 
-def open_cdrs(path: str, cfg: JobConfig) -> CdrSource:
-    """List and schema-check the CDR files, and open them lazily with Dask."""
+def _pieces(files: list[CdrFile], blocksize: int | None) -> list[Piece]:
+    """One piece per file, or runs of row groups of about ``blocksize`` uncompressed bytes."""
+    out = []
+    for f in files:
+        if f.error is not None:
+            out.append(Piece(f.path, error=f.error))
+            continue
+        if not blocksize or len(f.row_group_rows) <= 1:
+            out.append(Piece(f.path, None, f.rows, f.columns))
+            continue
+        group, size = [], 0
+        for i, nbytes in enumerate(f.row_group_bytes):
+            if group and size + nbytes > blocksize:
+                out.append(Piece(f.path, tuple(group), sum(f.row_group_rows[j] for j in group), f.columns))
+                group, size = [], 0
+            group.append(i)
+            size += nbytes
+        out.append(Piece(f.path, tuple(group), sum(f.row_group_rows[j] for j in group), f.columns))
+    return out
+
+
+def open_cdrs(path: str, cfg: JobConfig, skip_bad_files: bool = False) -> CdrSource:
+    """List and check the CDR files (footers only), and open them lazily with Dask.
+
+    Raises :class:`InputError` (one line naming the file and the fix) for a file that cannot
+    be used, unless ``skip_bad_files``: then it becomes a piece that every pass skips and
+    counts (``skipped_files`` in the row counts). Input without a single row is an error.
+    """
     rename = cfg.columns.input_to_contract()
     fs, files = list_parquet_files(path)
-    columns = check_cdr_files(fs, files, rename)
+    columns, infos = check_cdr_files(fs, files, rename, skip_bad_files)
     input_of = {v: k for k, v in rename.items()}
-    read_cols = [input_of.get(c, c) for c in columns]
-    kw = {}
-    if cfg.ingest.blocksize:
-        kw["blocksize"] = cfg.ingest.blocksize
-    if "://" not in str(path):
-        files = [str(Path(f)) for f in files]
-        if not cfg.ingest.blocksize:
-            # pyarrow's native local file system reads ~2x faster than fsspec file objects;
-            # Dask splits files by row groups (blocksize) only through fsspec
-            kw["filesystem"] = pafs.LocalFileSystem()
+    read_cols = tuple(input_of.get(c, c) for c in columns)
+    good = [f for f in infos if f.error is None]
+    if not good:
+        bad = infos[0]
+        raise InputError(f"{path}: none of the {len(infos)} CDR file(s) can be read (e.g. {bad.path}: {bad.error})")
+    if sum(f.rows for f in good) == 0:
+        raise InputError(f"{path}: no CDR rows (its {len(good)} readable Parquet file(s) hold 0 rows); "
+                         "point --cdr at an export with data")
+    reader = PieceReader(fs if "://" in str(path) else None, skip_bad_files)
+    blocksize = parse_bytes(cfg.ingest.blocksize) if cfg.ingest.blocksize else None
+    pieces = _pieces(infos, blocksize)
+    meta = pd.DataFrame({c: pd.Series(dtype=object) for c in read_cols})
     # Arrow-backed columns: no conversion to NumPy blocks, nulls and timestamp units kept.
-    ddf = dd.read_parquet(files, columns=read_cols, dtype_backend="pyarrow", **kw)
-    return CdrSource(path=str(path), files=files, columns=columns, rename=rename, ddf=ddf)
+    ddf = dd.from_map(reader, pieces, meta=meta, enforce_metadata=False, label="read-cdr")
+    return CdrSource(path=str(path), files=[f.path for f in infos], columns=columns, rename=rename,
+                     ddf=ddf, pieces=pieces, reader=reader)
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Text as valid UTF-8: bytes columns read as text, and a value that is not UTF-8 gets its
+    bad bytes escaped (``\\xff``), so it is garbage to the number parser (quarantined by
+    reason) instead of an error in a string function, and stays readable in the quarantine."""
+    typ = col.type
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+        typ = pa.large_string() if pa.types.is_large_binary(typ) else pa.string()
+    elif not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+        return col
+    chunks = []
+    for ch in col.chunks:
+        ch = ch.view(typ)
+        try:
+            ch.validate(full=True)
+        except pa.ArrowInvalid:
+            raw = ch.view(pa.large_binary() if pa.types.is_large_string(typ) else pa.binary()).to_pylist()
+            ch = pa.array([None if v is None else v.decode("utf-8", "backslashreplace") for v in raw], typ)
+        chunks.append(ch)
+    return pa.chunked_array(chunks, typ)
 
 
 def _as_table(df: pd.DataFrame, rename: dict[str, str]) -> pa.Table:
@@ -84,6 +218,9 @@ def _as_table(df: pd.DataFrame, rename: dict[str, str]) -> pa.Table:
     """
     t = pa.Table.from_pandas(df, preserve_index=False)
     t = t.rename_columns([rename.get(c, c) for c in t.column_names])
+    for i, name in enumerate(t.column_names):
+        if name in TEXT_COLUMNS:
+            t = t.set_column(i, name, _as_text(t.column(i)))
     if "start_time" in t.column_names:
         i = t.column_names.index("start_time")
         col = t.column(i)
@@ -104,8 +241,14 @@ def _id_values(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return vals, valid
 
 
-def _scan_partition(df: pd.DataFrame, rename: dict[str, str], now_s: int):
-    """Latest plausible timestamp, and the partition's id values split into hash buckets."""
+def _scan_piece(reader: PieceReader, piece: Piece, columns: tuple[str, ...], rename: dict[str, str],
+                now_s: int):
+    """Latest plausible timestamp, the piece's id values split into hash buckets, and the
+    unreadable marker (or None)."""
+    df = reader(piece, columns)
+    bad = _unreadable(df)
+    if bad is not None:
+        return None, [np.empty(0, np.uint64)] * ID_BUCKETS, bad
     t = _as_table(df, rename)
     max_ts = None
     if "start_time" in t.column_names:
@@ -118,7 +261,7 @@ def _scan_partition(df: pd.DataFrame, rename: dict[str, str], now_s: int):
         vals, valid = _id_values(t.column("cdr_id"))
         sorted_vals, offsets = _dedup._split_by_bucket(np.ascontiguousarray(vals[valid]), ID_BUCKETS)
         buckets = [sorted_vals[offsets[i]:offsets[i + 1]] for i in range(ID_BUCKETS)]
-    return max_ts, buckets
+    return max_ts, buckets, None
 
 
 def _duplicated_in_bucket(*pieces) -> np.ndarray:
@@ -136,19 +279,24 @@ def scan(source: CdrSource, compute, need_max_ts: bool, now: dt.datetime) -> tup
     if not cols:
         return None, np.empty(0, np.uint64)
     input_of = {v: k for k, v in source.rename.items()}
-    ddf = source.ddf[[input_of.get(c, c) for c in cols]]
+    read_cols = tuple(input_of.get(c, c) for c in cols)
     now_s = int(now.timestamp())
-    parts = [dask.delayed(_scan_partition, nout=2)(p, source.rename, now_s) for p in ddf.to_delayed()]
+    parts = [dask.delayed(_scan_piece, nout=3)(source.reader, piece, read_cols, source.rename, now_s)
+             for piece in source.pieces]
     max_list = [p[0] for p in parts]
+    bad_list = [p[2] for p in parts]
     dup_ids = np.empty(0, np.uint64)
     if source.has_ids:
         per_bucket = [
             dask.delayed(_duplicated_in_bucket)(*[p[1][i] for p in parts]) for i in range(ID_BUCKETS)
         ]
-        maxes, buckets = compute(max_list, per_bucket, label="scan ids")
+        maxes, bad, buckets = compute(max_list, bad_list, per_bucket, label="scan ids")
         dup_ids = np.sort(np.concatenate(buckets)) if buckets else dup_ids
     else:
-        (maxes,) = compute(max_list, label="scan times")
+        maxes, bad = compute(max_list, bad_list, label="scan times")
+    fatal = [b for b in bad if b is not None and not b["skip"]]
+    if fatal:  # fail before the main pass; skipped pieces are counted by the main pass
+        raise _unreadable_error(fatal)
     found = [m for m in maxes if m is not None]
     return (max(found) if found else None), dup_ids
 
@@ -189,7 +337,12 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
     Returns the pair partials split into the combine buckets of ``boundaries``, the row
     counts, and the rows set aside for duplicate resolution.
     """
+    bad = _unreadable(df)
+    if bad is not None:
+        counts = {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}, "unreadable": [bad]}
+        return split_partial(empty_partial(window.n_words, window.start_utc), boundaries), counts, None
     t = _as_table(df, rename)
+    time_range = _time_range(t)
     held = None
     if dup_ids.size and "cdr_id" in t.column_names:
         vals, valid = _id_values(t.column("cdr_id"))
@@ -201,7 +354,8 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
     clean = clean_events(t, window, cfg.numbers)
     _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}")
     counts = clean.counts()
-    counts["rows_in"] = t.num_rows
+    counts["rows_in"] = t.num_rows  # the held rows are counted where they are resolved
+    counts["time_range"] = time_range
     return split_partial(aggregate_events(clean, window, cfg.ties), boundaries), counts, held
 
 
@@ -236,17 +390,104 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     return split_partial(aggregate_events(clean, window, cfg.ties), boundaries), counts, None
 
 
+def _time_range(t: pa.Table) -> tuple[int, int] | None:
+    """First and last ``start_time`` of a partition (UTC seconds), whatever the window."""
+    mm = pc.min_max(t.column("start_time").cast(pa.int64())).as_py()
+    return None if mm["min"] is None else (mm["min"] // 1_000_000, mm["max"] // 1_000_000)
+
+
+def _iso(seconds: int) -> str:
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # a clock error beyond year 9999
+        return f"{seconds} s after 1970"
+
+
+def _skipped_files(bad: list[dict]) -> list[dict]:
+    """Skipped pieces per file: the first reason, and the footer's row count when known."""
+    by_file: dict[str, dict] = {}
+    for b in bad:
+        f = by_file.setdefault(b["file"], {"file": b["file"], "reason": b["reason"], "rows": 0})
+        f["rows"] = None if f["rows"] is None or b["rows"] is None else f["rows"] + b["rows"]
+    return [by_file[k] for k in sorted(by_file)]
+
+
 def sum_counts(counts: list[dict]) -> dict:
-    """Quality accounting over partitions; rows in = used + quarantined, checked."""
+    """Quality accounting over partitions; rows in = used + quarantined, checked.
+
+    ``rows_in`` counts the rows of the pieces that could be read: ``skipped_files`` lists the
+    others (file, reason, rows by the footer or None) and their rows are not in any count. A
+    piece that could not be read and was not to be skipped raises :class:`InputError`.
+    ``time_range`` is the first and last ``start_time`` of the readable rows (UTC).
+
+    >>> q = sum_counts([{"rows_in": 3, "used": 2, "self_call": 1, "time_range": (0, 86400)}])
+    >>> q["rows_in"], q["rows_used"], q["rows_quarantined"], q["balanced"], q["time_range"]["last"]
+    (3, 2, 1, True, '1970-01-02T00:00:00Z')
+    """
     total = {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
+    bad: list[dict] = []
+    ranges = []
     for c in counts:
         for k, v in c.items():
-            total[k] += v
+            if k == "unreadable":
+                bad += v
+            elif k == "time_range":
+                if v is not None:
+                    ranges.append(v)
+            else:
+                total[k] += v
+    fatal = [b for b in bad if not b["skip"]]
+    if fatal:
+        raise _unreadable_error(fatal)
     quarantined = sum(total[r] for r in REASONS)
-    return {
+    quality = {
         "rows_in": total["rows_in"],
         "rows_used": total["used"],
         "rows_quarantined": quarantined,
         "quarantined_by_reason": {r: total[r] for r in REASONS},
+        "skipped_files": _skipped_files(bad),
+        "time_range": {"first": _iso(min(r[0] for r in ranges)), "last": _iso(max(r[1] for r in ranges))}
+        if ranges else None,
         "balanced": total["rows_in"] == total["used"] + quarantined,
     }
+    if quality["skipped_files"]:
+        quality["rows_in_note"] = "rows_in counts the rows of readable files only; skipped_files are in no count"
+        first = quality["skipped_files"][0]
+        log.warning("skipped %d unreadable CDR file(s), listed in quality.json (first: %s: %s)",
+                    len(quality["skipped_files"]), first["file"], first["reason"])
+    return quality
+
+
+def check_usable_rows(quality: dict, window: Window, path: str) -> None:
+    """Refuse a run without a single usable CDR row, with one line saying why and what to do.
+
+    Typically an ``--as-of`` whose window misses the data (before the first CDR, or more than
+    the lookback after the last); also input whose every row is quarantined.
+
+    >>> w = Window(dt.date(2020, 1, 1), 30)
+    >>> q = sum_counts([{"rows_in": 2, "used": 0, "outside_window": 2, "time_range": (1775000000, 1777000000)}])
+    >>> check_usable_rows(q, w, "cdr/")
+    Traceback (most recent call last):
+    ...
+    pipelines.io.InputError: cdr/: no CDR rows fall in the window [2019-12-02, 2020-01-01) (2 of 2 rows are outside it); the data covers 2026-03-31..2026-04-24: give an --as-of from 2026-04-01 to 2026-05-24 (or none: the day after the last CDR)
+    """
+    if quality["rows_used"] > 0:
+        return
+    n = quality["rows_in"]
+    if n == 0:
+        skipped = quality.get("skipped_files") or []
+        raise InputError(f"{path}: no readable CDR rows ({len(skipped)} file(s) skipped as unreadable); "
+                         "repair the files")
+    by_reason = quality["quarantined_by_reason"]
+    outside = by_reason["outside_window"]
+    tr = quality.get("time_range")
+    if outside and tr:
+        first, last = dt.date.fromisoformat(tr["first"][:10]), dt.date.fromisoformat(tr["last"][:10])
+        lo, hi = first + dt.timedelta(days=1), last + dt.timedelta(days=window.lookback_days)
+        raise InputError(
+            f"{path}: no CDR rows fall in the window [{window.start_date}, {window.as_of}) ({outside:,} of {n:,} rows "
+            f"are outside it); the data covers {first}..{last}: give an --as-of from {lo} to {hi} "
+            "(or none: the day after the last CDR)")
+    top = ", ".join(f"{r} {c:,}" for r, c in sorted(by_reason.items(), key=lambda rc: -rc[1])[:3] if c)
+    raise InputError(f"{path}: no usable CDR rows: all {n:,} rows are quarantined ({top}); "
+                     "check the input's columns and the job config's numbers and columns sections")

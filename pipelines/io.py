@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
@@ -53,18 +54,63 @@ def _hidden(f: str, root: str) -> bool:
     return any(part.startswith((".", "_")) for part in rel.split("/"))
 
 
-def check_cdr_files(fs, files: list[str], rename: dict[str, str]) -> list[str]:
-    """Check every CDR file's schema (metadata only); return the input column names to read."""
+#: the fix an error about one unreadable CDR file offers (besides repairing the file)
+SKIP_HINT = "repair or remove it, or pass --skip-bad-files to skip it and count it in quality.json"
+
+#: CDR columns that hold text; a file may store them as ``binary`` (bytes of any encoding)
+TEXT_COLUMNS = ("caller", "callee", "event_type", "cdr_id", "caller_imei")
+
+
+@dataclass(frozen=True)
+class CdrFile:
+    """One CDR file as its footer describes it (nothing of its data has been read).
+
+    ``columns`` are the input names of the contract columns it holds; ``error`` says why the
+    file cannot be used (footer unreadable, schema wrong), and is set only when bad files are
+    skipped.
+    """
+
+    path: str
+    columns: tuple[str, ...] = ()
+    row_group_rows: tuple[int, ...] = ()
+    row_group_bytes: tuple[int, ...] = ()
+    error: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(sum(self.row_group_rows))
+
+
+def _text_as_string(field: pa.Field) -> pa.Field:
+    if field.name in TEXT_COLUMNS and (pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)):
+        return field.with_type(pa.string())  # read as bytes, checked row by row (ingest)
+    return field
+
+
+def check_cdr_files(fs, files: list[str], rename: dict[str, str],
+                    skip_bad_files: bool = False) -> tuple[list[str], list[CdrFile]]:
+    """Check every CDR file's footer and schema (no data read).
+
+    Returns the contract column names to read and one :class:`CdrFile` per file. A file that
+    cannot be used raises :class:`InputError` naming it and the fix, or with
+    ``skip_bad_files`` comes back with its ``error`` set.
+    """
     columns: set[str] = set()
     contract_of = rename
     input_of = {v: k for k, v in rename.items()}
+    out = []
     for f in files:
         try:
             with fs.open(f, "rb") as fh:
-                schema = pq.read_schema(fh)
+                pf = pq.ParquetFile(fh)
+                meta, schema = pf.metadata, pf.schema_arrow
         except Exception as e:  # noqa: BLE001 - any unreadable file is one clear line
-            raise InputError(f"{f}: not a readable Parquet file ({type(e).__name__}: {e})") from None
-        renamed = pa.schema([fld.with_name(contract_of.get(fld.name, fld.name)) for fld in schema])
+            reason = f"not a readable Parquet file ({type(e).__name__}: {' '.join(str(e).split())})"
+            if not skip_bad_files:
+                raise InputError(f"{f}: {reason}; {SKIP_HINT}") from None
+            out.append(CdrFile(f, error=reason))
+            continue
+        renamed = pa.schema([_text_as_string(fld.with_name(contract_of.get(fld.name, fld.name))) for fld in schema])
         try:
             present = check_input_schema(renamed, CDR_INPUT, f)
         except ValueError as e:
@@ -72,9 +118,15 @@ def check_cdr_files(fs, files: list[str], rename: dict[str, str]) -> list[str]:
             for contract, inp in input_of.items():
                 if inp != contract:
                     msg = msg.replace(f"column {contract!r}", f"column {inp!r} (contract {contract!r})")
-            raise InputError(msg) from None
+            if not skip_bad_files:
+                raise InputError(msg) from None
+            out.append(CdrFile(f, error=msg.removeprefix(f"{f}: ")))
+            continue
         columns.update(present)
-    return sorted(columns, key=list(CDR_INPUT).index)
+        groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+        out.append(CdrFile(f, tuple(input_of.get(c, c) for c in present),
+                           tuple(g.num_rows for g in groups), tuple(g.total_byte_size for g in groups)))
+    return sorted(columns, key=list(CDR_INPUT).index), out
 
 
 def read_subscribers(path: str) -> pa.Table:
@@ -82,8 +134,12 @@ def read_subscribers(path: str) -> pa.Table:
     fs, files = list_parquet_files(path)
     tables = []
     for f in files:
-        with fs.open(f, "rb") as fh:
-            t = pq.read_table(fh)
+        try:
+            with fs.open(f, "rb") as fh:
+                t = pq.read_table(fh)
+        except Exception as e:  # noqa: BLE001 - one clear line naming the file
+            raise InputError(f"{f}: not a readable Parquet file ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())}); repair or replace the subscriber file") from None
         try:
             cols = check_input_schema(t.schema, SUBSCRIBER_INPUT, f)
         except ValueError as e:

@@ -41,14 +41,14 @@ from socialgraph.schema import (
     NUMBER_CHANGES,
     SUBSCRIBERS_SCORED,
 )
-from socialgraph.subscribers import day_number, subscribers_from_arrow
+from socialgraph.subscribers import day_number, subscriber_quality, subscribers_from_arrow
 from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
 from .cluster import dask_client, make_compute, total_threads
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
-from .ingest import open_cdrs, scan
+from .ingest import check_usable_rows, open_cdrs, scan
 from .io import InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, replace_dir, write_json, write_parquet, write_targets
 
@@ -74,6 +74,7 @@ class JobSpec:
     progress: bool | None = None
     max_contacts: int | None = None
     previous: str | None = None
+    skip_bad_files: bool = False  # skip (and count) unreadable CDR files instead of failing
 
 
 @dataclass
@@ -151,7 +152,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         except ValueError as e:
             raise InputError(f"{spec.subscribers}: {e}") from None
         sub_keys = subscribers.key
-        source = open_cdrs(spec.cdr, cfg)
+        source = open_cdrs(spec.cdr, cfg, skip_bad_files=spec.skip_bad_files)
         manifest["inputs"] = {
             "cdr": input_description(spec.cdr),
             "subscribers": {**input_description(spec.subscribers), "rows": subs.num_rows},
@@ -203,6 +204,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
 
     if not quality["balanced"]:  # a bug, never bad input: refuse to publish
         raise RuntimeError(f"row accounting does not balance: {quality}")
+    manifest["inputs"]["cdr"]["skipped_files"] = quality["skipped_files"]
+    check_usable_rows(quality, window, spec.cdr)  # no usable row: a wrong --as-of, not an empty run
 
     with stages.stage("call_graph") as st:
         graph = build_call_graph(
@@ -275,7 +278,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     with stages.stage("report") as st:
         page = render_report(report_inputs(
             graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
-            window_start_day=day_number(window.start_date), backtest=bt))
+            window_start_day=day_number(window.start_date), backtest=bt, history=history))
         st["bytes"] = len(page.encode("utf-8"))
 
     with stages.stage("write") as st:
@@ -300,6 +303,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         replace_dir(etmp, out / catalog.EDGES)
         write_parquet(_nodes_table(graph), out / catalog.NODES)
         quality["window"] = manifest["window"]
+        quality["subscribers"] = subscriber_quality(subscribers, as_of_day, day_number(dt.date.today()))
         write_json(quality, out / catalog.QUALITY)
         if qtmp is not None:
             replace_dir(qtmp, out / catalog.QUARANTINE)

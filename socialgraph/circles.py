@@ -29,7 +29,7 @@ from .graph import CallGraph
 from .kernels.circles import _in_circle_ties
 from .subscribers import Subscribers
 
-__all__ = ["declared_circles", "leiden_communities", "family_tie_mask", "layer_graph",
+__all__ = ["declared_circles", "leiden_communities", "leiden_edges", "family_tie_mask", "layer_graph",
            "inferred_circles", "circle_members", "in_circle_ties"]
 
 MEMBER_COLUMNS = ("circle_id", "kind", "source", "key")
@@ -87,18 +87,39 @@ def leiden_communities(graph: CallGraph, *, resolution: float = 1.0, seed: int =
     >>> len(set(m[:3])), len(set(m[3:])), bool(m[0] != m[3]), round(q, 3)
     (1, 1, True, 0.497)
     """
+    src = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    keep = src < graph.indices
+    return leiden_edges(graph.n_nodes, src[keep], graph.indices[keep], graph.weights[keep],
+                        resolution=resolution, seed=seed, n_iterations=n_iterations,
+                        initial_membership=initial_membership, objective=objective)
+
+
+def leiden_edges(n_nodes: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *,
+                 resolution: float = 1.0, seed: int = 42, n_iterations: int = 2,
+                 initial_membership: np.ndarray | None = None,
+                 objective: str = "modularity") -> tuple[np.ndarray, float]:
+    """:func:`leiden_communities` on an undirected edge list (each edge once, nodes ``0..n-1``).
+
+    >>> m, q = leiden_edges(4, np.array([0, 2]), np.array([1, 3]), np.array([1.0, 1.0]))
+    >>> bool(m[0] == m[1] and m[2] == m[3] and m[0] != m[2]), q
+    (True, 0.5)
+    """
+    import igraph as ig
+
     if resolution <= 0:
         raise ValueError(f"leiden_communities: resolution must be > 0, got {resolution}")
     if objective not in ("modularity", "CPM"):
         raise ValueError(f"leiden_communities: objective must be 'modularity' or 'CPM', got {objective!r}")
-    g = graph.to_igraph()
+    # a list of pairs converts ~1.7x faster than an ndarray in igraph's constructor
+    g = ig.Graph(n=int(n_nodes), edges=list(zip(np.asarray(src).tolist(), np.asarray(dst).tolist())), directed=False)
+    g.es["weight"] = np.asarray(weight, np.float64).tolist()
     state = random.getstate()
     try:
         random.seed(seed)
         part = g.community_leiden(
             objective_function=objective, weights="weight", resolution=resolution,
             n_iterations=n_iterations,
-            initial_membership=None if initial_membership is None else [int(x) for x in initial_membership],
+            initial_membership=None if initial_membership is None else np.asarray(initial_membership).tolist(),
         )
     finally:
         random.setstate(state)
@@ -146,15 +167,25 @@ def _hash_ids(prefix: str, keys: np.ndarray) -> np.ndarray:
 def _communities(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,
                  min_size: int, max_size: int, cfg: CirclesConfig,
                  initial: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """(node ids, community label) of nodes in communities of an allowed size, and modularity."""
-    layer = layer_graph(graph, keep)
-    membership, q = leiden_communities(layer, resolution=resolution, seed=cfg.seed,
-                                       n_iterations=cfg.leiden_iterations, objective=objective,
-                                       initial_membership=initial)
-    sizes = np.bincount(membership)
+    """(node ids, community label) of nodes in communities of an allowed size, and modularity.
+
+    Leiden runs on the layer's nodes that have a tie in it: the others would be singletons,
+    which no circle keeps, and carrying them costs Leiden ~40 % of its time on a call graph.
+    """
+    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    once = keep & (rows < graph.indices)
+    src, dst = rows[once], graph.indices[once].astype(np.int64)
+    nodes = np.unique(np.concatenate([src, dst]))
+    start = None
+    if initial is not None:
+        start = np.unique(initial[nodes], return_inverse=True)[1]
+    membership, q = leiden_edges(nodes.size, np.searchsorted(nodes, src), np.searchsorted(nodes, dst),
+                                 graph.weights[once], resolution=resolution, seed=cfg.seed,
+                                 n_iterations=cfg.leiden_iterations, objective=objective,
+                                 initial_membership=start)
+    sizes = np.bincount(membership) if membership.size else np.zeros(0, np.int64)
     ok = (sizes[membership] >= min_size) & (sizes[membership] <= max_size)
-    nodes = np.flatnonzero(ok)
-    return nodes, membership[nodes], q
+    return nodes[ok], membership[ok], q
 
 
 def inferred_circles(graph: CallGraph, cfg: CirclesConfig = CirclesConfig(),

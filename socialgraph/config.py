@@ -268,7 +268,10 @@ class CirclesConfig:
     modularity of each layer's partition is reported either way. An inferred circle whose
     members overlap a declared one (family plan for a family circle, V-net for a social one)
     with Jaccard at least ``declared_jaccard`` is the declared circle found again, and is
-    dropped. ``seed`` fixes Leiden's randomness. With ``--previous``, a current inferred circle
+    dropped. ``seed`` fixes Leiden's randomness; ``leiden_iterations`` 2 (-1 iterates to
+    convergence): a single pass gives circles as pure and costs 1.5-2.4x less, but a warm
+    start then keeps fewer circle ids (93 % against 97 % of members after 2 % of ties
+    changed), and stable ids are what monthly runs need. With ``--previous``, a current inferred circle
     keeps the id of the previous circle it continues when each is the other's best match and
     their member Jaccard is at least ``match_jaccard``.
     """

@@ -1,4 +1,6 @@
-"""The figures of the marketer report, as inline SVG strings (matplotlib).
+"""The look of the marketer report: its palette, its figures as inline SVG strings
+(matplotlib), the legend of the circle drawings and the page's style sheet (the page itself:
+:mod:`socialgraph.report_html`).
 
 Figures are drawn on matplotlib's Agg canvas, chosen explicitly per figure rather than with
 ``matplotlib.use``, so importing this module never changes the backend of the caller's
@@ -13,23 +15,16 @@ from __future__ import annotations
 import html
 import io
 import re
-from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
-import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from .graph import CallGraph
-
-__all__ = ["COLORS", "CircleDrawing", "circle_drawing", "figure_svg", "bar_svg", "line_svg", "histogram_svg",
-           "circle_layout", "circle_svg", "legend_html", "PAGE_CSS", "PAGE_JS"]
-
-#: a drawing shows at most this many members (a hairball of 300 tells nothing)
-MAX_DRAWN_MEMBERS = 60
+__all__ = ["COLORS", "figure_svg", "bar_svg", "line_svg", "histogram_svg", "circle_layout", "circle_svg",
+           "legend_html", "PAGE_CSS"]
 
 #: one restrained palette for the page (the HTML legend uses the same colours)
 COLORS = {"blue": "#2f5d8a", "orange": "#d9822b", "red": "#b03a2e", "grey": "#9aa5b1",
@@ -221,73 +216,6 @@ def histogram_svg(counts, edges, *, name: str, title: str = "", xlabel: str = ""
         return figure_svg(fig, name, title)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class CircleDrawing:
-    """One flagged circle's call graph, anonymous: ``nodes`` (``role, on_net, active,
-    churned``; one row per drawn member) and ``edges`` (``i, j, weight``: rows of ``nodes``)."""
-
-    circle_id: str
-    kind: str
-    source: str
-    size: int
-    churned: int
-    expected: float
-    nodes: pd.DataFrame
-    edges: pd.DataFrame
-
-
-def _circle_ties(graph: CallGraph, nodes: np.ndarray) -> pd.DataFrame:
-    """Ties among ``nodes`` (graph ids, -1 = not in the graph) as row pairs ``i < j``."""
-    present = np.flatnonzero(nodes >= 0)
-    order = np.argsort(nodes[present])
-    sorted_nodes, sorted_rows = nodes[present][order], present[order]
-    ii, jj, ww = [], [], []
-    for r in present:
-        u = nodes[r]
-        lo, hi = graph.indptr[u], graph.indptr[u + 1]
-        nb, w = graph.indices[lo:hi].astype(np.int64), graph.weights[lo:hi]
-        pos = np.minimum(np.searchsorted(sorted_nodes, nb), sorted_nodes.size - 1)
-        hit = sorted_nodes[pos] == nb
-        other = sorted_rows[pos[hit]]
-        keep = other > r
-        ii.append(np.full(int(keep.sum()), r))
-        jj.append(other[keep])
-        ww.append(w[hit][keep])
-    cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
-    return pd.DataFrame({"i": cat(ii, np.int64), "j": cat(jj, np.int64), "weight": cat(ww, np.float64)})
-
-
-def circle_drawing(graph: CallGraph, circle, members: pd.DataFrame) -> CircleDrawing:
-    """The drawing of one circle: its members (``role, on_net, active, churned, influence,
-    node``) and the ties among them in ``graph``; ``circle`` has ``circle_id, kind, source,
-    size, churned, expected``. Past ``MAX_DRAWN_MEMBERS`` the anchor and the churned members
-    are kept, then the most influential.
-
-    >>> from socialgraph.graph import build_call_graph
-    >>> g = build_call_graph(np.array([10, 10]), np.array([20, 30]), np.array([2.0, 1.0]), on_net_keys=[])
-    >>> mem = pd.DataFrame({"role": ["anchor", "member", "member"], "on_net": [True] * 3,
-    ...                     "active": [True, True, False], "churned": [False, False, True],
-    ...                     "influence": [2.0, 1.0, 0.5], "node": g.ids_of(np.array([10, 20, 30]))})
-    >>> d = circle_drawing(g, {"circle_id": "c", "kind": "family", "source": "inferred", "size": 3,
-    ...                        "churned": 1, "expected": 0.1}, mem)
-    >>> d.edges.values.tolist()
-    [[0.0, 1.0, 2.0], [0.0, 2.0, 1.0]]
-    """
-    mem = members
-    if len(mem) > MAX_DRAWN_MEMBERS:  # the anchor and the churned always, then by influence
-        rank = mem["role"].eq("anchor").astype(int) * 2 + mem["churned"].astype(int)
-        mem = mem.assign(_r=rank.to_numpy()).sort_values(["_r", "influence"], ascending=False, kind="stable")
-        mem = mem.iloc[:MAX_DRAWN_MEMBERS].drop(columns="_r")
-    mem = mem.reset_index(drop=True)
-    nodes = pd.DataFrame({"role": mem["role"].astype(str).to_numpy(dtype=object),
-                          "on_net": mem["on_net"].to_numpy(bool), "active": mem["active"].to_numpy(bool),
-                          "churned": mem["churned"].to_numpy(bool)})
-    return CircleDrawing(circle_id=str(circle["circle_id"]), kind=str(circle["kind"]), source=str(circle["source"]),
-                         size=int(circle["size"]), churned=int(circle["churned"]),
-                         expected=float(circle["expected"]), nodes=nodes,
-                         edges=_circle_ties(graph, mem["node"].to_numpy(np.int64)))
-
-
 def circle_layout(n: int, i: np.ndarray, j: np.ndarray, weight: np.ndarray, seed: int = 7) -> np.ndarray:
     """Deterministic 2-D positions (n x 2) of a small graph: a spring layout (by tie weight) of
     the members with ties, and the members without any tie in rows underneath, where they
@@ -393,7 +321,6 @@ def legend_html() -> str:
     return '<p class="legend">' + "".join(f"<span>{s}{html.escape(t)}</span>" for s, t in items) + "</p>"
 
 
-
 #: the page's style: readable on a phone, a laptop and on paper
 PAGE_CSS = """
 :root{--ink:#243447;--muted:#5f6b78;--line:#d5dde5;--blue:#2f5d8a;--grey:#9aa5b1;--bg:#f6f8fa}
@@ -403,7 +330,7 @@ body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto San
 header{background:var(--ink);color:#fff;padding:1.1rem 1.5rem}
 header h1{margin:0 0 .3rem;font-size:1.5rem}
 header p{margin:.1rem 0;color:#d5dde5}
-main{max-width:1200px;margin:0 auto;padding:.5rem 1.5rem 2rem}
+main{max-width:1320px;margin:0 auto;padding:.5rem 1.5rem 2rem}
 section{margin:1.8rem 0}
 h2{font-size:1.2rem;border-bottom:2px solid var(--line);padding-bottom:.25rem;margin-bottom:.6rem}
 h3{font-size:1rem;margin:.2rem 0 .4rem}
@@ -417,21 +344,21 @@ h3{font-size:1rem;margin:.2rem 0 .4rem}
 figure{margin:0}
 figure svg{width:100%;height:auto;display:block}
 table{border-collapse:collapse;width:100%;font-size:.88rem;font-variant-numeric:tabular-nums}
-th,td{padding:.28rem .5rem;border-bottom:1px solid var(--line);text-align:left}
+th,td{padding:.28rem .45rem;border-bottom:1px solid var(--line);text-align:left}
 th{background:var(--bg)}
 .n{text-align:right}
 td:first-child{white-space:nowrap}
-table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}
-table.sortable th::after{content:" \\2195";color:var(--grey)}
-table.sortable th[aria-sort=ascending]::after{content:" \\25B2";color:var(--ink)}
-table.sortable th[aria-sort=descending]::after{content:" \\25BC";color:var(--ink)}
+table.sortable th{cursor:pointer;user-select:none}
+table.sortable th::after{content:"\\00a0\\2195";color:var(--grey)}
+table.sortable th[aria-sort=ascending]::after{content:"\\00a0\\25B2";color:var(--ink)}
+table.sortable th[aria-sort=descending]::after{content:"\\00a0\\25BC";color:var(--ink)}
 .scroll{max-height:34rem;overflow:auto;border:1px solid var(--line)}
 .bar{display:inline-block;height:.6rem;background:var(--blue);vertical-align:middle;margin-right:.4rem}
 .legend{margin:.3rem 0 .8rem}
 .legend span{margin-right:1.1rem;white-space:nowrap}
 .legend svg{vertical-align:middle;margin-right:.25rem}
 details{margin-top:.4rem}
-footer{max-width:1200px;margin:0 auto;padding:0 1.5rem 2rem;color:var(--muted);font-size:.85rem}
+footer{max-width:1320px;margin:0 auto;padding:0 1.5rem 2rem;color:var(--muted);font-size:.85rem}
 @media print{
  header{background:none;color:#000;border-bottom:2px solid #000;padding:0 0 .5rem}
  header p{color:#333}
@@ -442,53 +369,4 @@ footer{max-width:1200px;margin:0 auto;padding:0 1.5rem 2rem;color:var(--muted);f
  h2{break-after:avoid}
  details>*{display:block}
 }
-"""
-
-#: click-to-sort for ``table.sortable``: by ``data-value`` when a cell has one (numbers sort as
-#: numbers), else by text; empty values last in both directions; stable. ``socialgraphSort``
-#: is exposed so the sort can be driven (and tested) without a mouse.
-PAGE_JS = """
-(function () {
-  "use strict";
-  function key(row, col) {
-    var cell = row.cells[col];
-    var v = cell.hasAttribute("data-value") ? cell.getAttribute("data-value") : cell.textContent.trim();
-    if (v === "" || v === "-") { return {missing: true}; }
-    var x = Number(v);
-    return isNaN(x) ? {text: v.toLowerCase()} : {num: x};
-  }
-  function compare(a, b) {
-    if (a.num !== undefined && b.num !== undefined) { return a.num - b.num; }
-    if (a.num !== undefined) { return -1; }
-    if (b.num !== undefined) { return 1; }
-    return a.text < b.text ? -1 : (a.text > b.text ? 1 : 0);
-  }
-  function sortTable(table, col, descending) {
-    var body = table.tBodies[0];
-    var rows = Array.prototype.map.call(body.rows, function (r, i) { return {r: r, i: i, k: key(r, col)}; });
-    var sign = descending ? -1 : 1;
-    rows.sort(function (x, y) {
-      if (x.k.missing || y.k.missing) {
-        return (x.k.missing ? 1 : 0) - (y.k.missing ? 1 : 0) || x.i - y.i;
-      }
-      return sign * compare(x.k, y.k) || x.i - y.i;
-    });
-    rows.forEach(function (x) { body.appendChild(x.r); });
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
-      if (i === col) { th.setAttribute("aria-sort", descending ? "descending" : "ascending"); }
-      else { th.removeAttribute("aria-sort"); }
-    });
-  }
-  window.socialgraphSort = sortTable;
-  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
-      th.tabIndex = 0;
-      function go() { sortTable(table, col, th.getAttribute("aria-sort") === "ascending"); }
-      th.addEventListener("click", go);
-      th.addEventListener("keydown", function (e) {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); }
-      });
-    });
-  });
-})();
 """

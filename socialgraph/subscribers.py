@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from .config import NumberConfig
 from .numbers import format_numbers, mask_number, number_keys
 
-__all__ = ["Subscribers", "subscribers_from_arrow", "day_number"]
+__all__ = ["Subscribers", "subscribers_from_arrow", "subscriber_quality", "day_number"]
 
 _EPOCH = dt.date(1970, 1, 1)
 NEVER = np.iinfo(np.int32).max  # churn day of a subscriber who has not churned
@@ -39,11 +39,13 @@ class Subscribers:
 
     Attributes (numpy arrays): ``key``, ``activation_day``, ``churn_day`` (``NEVER`` if
     active), ``arpu``, ``balance``, ``vas_count``, ``dnd``, ``family_id``, ``vnet_id``,
-    ``plan``, ``imei`` (object arrays, None where missing).
+    ``plan``, ``imei`` (object arrays, None where missing). ``issues`` counts rows with
+    doubtful dates (see :func:`subscribers_from_arrow`).
     """
 
-    def __init__(self, frame: pd.DataFrame):
+    def __init__(self, frame: pd.DataFrame, issues: dict[str, int] | None = None):
         self.frame = frame
+        self.issues = dict(issues or {})
         for c in frame.columns:
             setattr(self, c, frame[c].to_numpy())
 
@@ -62,7 +64,10 @@ class Subscribers:
 def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig()) -> Subscribers:
     """Normalise a subscriber table (contract columns; optional ones may be missing).
 
-    Raises ``ValueError`` naming the problem for a bad or repeated msisdn.
+    Raises ``ValueError`` naming the problem for a bad or repeated msisdn. Doubtful dates are
+    kept as given and counted in ``issues``: a churn date before the activation date (which
+    of the two is wrong cannot be told; such a number is never active) and a missing
+    activation date (never active either).
 
     >>> t = pa.table({"msisdn": ["13800000001", "13800000002"],
     ...               "activation_date": pa.array([dt.date(2025, 1, 1)] * 2)})
@@ -87,10 +92,14 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
             return np.array([None if v is None else str(v) for v in c.to_pylist()], dtype=object)
         return pc.fill_null(c.cast(pa.float64()), float(default)).to_numpy().astype(kind)
 
+    activation = _days(table.column("activation_date"))
+    churn = _days(table.column("churn_date")) if "churn_date" in names else np.full(n, NEVER, np.int64)
+    issues = {"null_activation_date": int((activation == NEVER).sum()),
+              "churn_before_activation": int((churn < activation).sum())}
     frame = pd.DataFrame({
         "key": keys,
-        "activation_day": _days(table.column("activation_date")),
-        "churn_day": _days(table.column("churn_date")) if "churn_date" in names else np.full(n, NEVER, np.int64),
+        "activation_day": activation,
+        "churn_day": churn,
         "arpu": col("arpu", 0.0, np.float64),
         "balance": col("balance", 0.0, np.float64),
         "vas_count": col("vas_count", 0, np.int64),
@@ -102,4 +111,30 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
     })
     for c in ("family_id", "vnet_id", "plan", "imei"):  # keep None (pandas would make str + NaN)
         frame[c] = pd.Series(col(c, None, object), dtype=object)
-    return Subscribers(frame)
+    return Subscribers(frame, issues)
+
+
+def subscriber_quality(subs: Subscribers, as_of_day: int, today_day: int) -> dict[str, int]:
+    """Counts of doubtful subscriber rows, for ``quality.json`` (none of them stops a run).
+
+    ``activation_after_as_of`` are numbers that join after the analysis date (normal when a
+    run looks back: they are not scored); ``activation_in_future`` join after ``today_day``,
+    which no real number does (a date error; they are never active); ``churn_before_activation``
+    and ``null_activation_date`` as in :func:`subscribers_from_arrow`.
+
+    >>> t = pa.table({"msisdn": ["13800000001", "13800000002", "13800000003"],
+    ...               "activation_date": pa.array([dt.date(2025, 1, 1), dt.date(2099, 1, 1), dt.date(2025, 6, 1)]),
+    ...               "churn_date": pa.array([None, None, dt.date(2025, 2, 1)], pa.date32())})
+    >>> q = subscriber_quality(subscribers_from_arrow(t), day_number(dt.date(2026, 5, 1)), day_number(dt.date(2026, 6, 1)))
+    >>> q["rows"], q["active_at_as_of"], q["activation_in_future"], q["churn_before_activation"]
+    (3, 1, 1, 1)
+    """
+    known = subs.activation_day != NEVER
+    return {
+        "rows": len(subs),
+        "active_at_as_of": int(subs.active_at(as_of_day).sum()),
+        "activation_after_as_of": int((known & (subs.activation_day >= as_of_day)).sum()),
+        "activation_in_future": int((known & (subs.activation_day > today_day)).sum()),
+        "null_activation_date": int(subs.issues.get("null_activation_date", 0)),
+        "churn_before_activation": int(subs.issues.get("churn_before_activation", 0)),
+    }

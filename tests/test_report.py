@@ -23,6 +23,7 @@ from socialgraph.circles import circle_members
 from socialgraph.config import JobConfig
 from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph
+from socialgraph.lineage import carry_history, history_rows
 from socialgraph.numbers import format_numbers, mask_number
 from socialgraph.offers import build_targets
 from socialgraph.reentry import detect_number_changes
@@ -56,10 +57,39 @@ def job():
 
 
 @cache
-def report(max_drawn: int = 6):
+def earlier_runs():
+    """Two earlier runs (56 and 28 days before as-of) written by hand for flagged circles: ``a``
+    in both, targeted the second time; ``b`` once, and in a later run the report must ignore;
+    ``c`` in none. An unflagged circle was targeted before. Rows not in date order."""
+    j = job()
+    now = history_rows(j["circles"], j["targets"], j["as_of"])
+    flagged = sorted(now.loc[now["contagion"], "circle_id"])
+    assert len(flagged) >= 3, "the synthetic world should flag some circles"
+    a, b, c = flagged[:3]
+    other = now.loc[~now["contagion"], "circle_id"].iloc[0]
+    rows = [(a, -56, 0, False), (a, -28, 1, True), (b, 28, 9, True), (b, -28, 3, False), (other, -28, 5, True)]
+    base = now.set_index("circle_id")
+    earlier = pd.DataFrame([{**base.loc[cid].to_dict(), "circle_id": cid, "as_of_day": j["as_of"] + shift,
+                             "churned_recent": churned, "targeted": targeted}
+                            for cid, shift, churned, targeted in rows])[now.columns]
+    return (a, b, c), earlier
+
+
+@cache
+def history():
+    """The run's ``circle_history`` as ``pipelines.run`` builds it from the earlier runs, newest
+    rows first (the report must not rely on the table's order)."""
+    j = job()
+    hist = carry_history(earlier_runs()[1], None, history_rows(j["circles"], j["targets"], j["as_of"]))
+    return hist.sort_values("as_of_day", ascending=False, kind="stable").reset_index(drop=True)
+
+
+@cache
+def report(max_drawn: int = 6, with_history: bool = True):
     j = job()
     data = report_inputs(j["graph"], j["subs"], j["scored"], j["circles"], j["members"], j["targets"],
-                         as_of_day=j["as_of"], window_start_day=j["start"], max_drawn=max_drawn)
+                         as_of_day=j["as_of"], window_start_day=j["start"], max_drawn=max_drawn,
+                         history=history() if with_history else None)
     return data, render_report(data)
 
 
@@ -68,19 +98,26 @@ class Page(HTMLParser):
 
     def __init__(self, text: str):
         super().__init__()
-        self.by_id, self.rows, self.svgs, self._open, self._table = {}, [], 0, [], None
+        self.by_id, self.rows, self.svgs, self._open, self._table, self.head = {}, [], 0, [], None, []
         self.feed(text)
+
+    def cells(self, row) -> dict:
+        """A row of ``table#circles`` by column key: (data-value, text, title) per cell."""
+        return dict(zip(self.head, zip(row["cells"], row["texts"], row["titles"]), strict=True))
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         self.svgs += tag == "svg"
         if tag == "table":
             self._table = a.get("id")
+        if self._table == "circles" and tag == "th":
+            self.head.append(a.get("data-key"))
         if self._table == "circles" and tag == "tr" and "data-circle-id" in a:
             self.rows.append({"circle_id": a["data-circle-id"], "cells": []})
         if self._table == "circles" and tag == "td" and self.rows:
             self.rows[-1]["cells"].append(a.get("data-value"))
             self.rows[-1].setdefault("texts", []).append("")
+            self.rows[-1].setdefault("titles", []).append(a.get("title"))
             self._in_td = True
         if "id" in a:
             self.by_id[a["id"]] = {"value": a.get("data-value"), "text": ""}
@@ -188,7 +225,9 @@ def test_flagged_circles_table_matches_circles():
     priorities = []
     for row in p.rows:
         c = flagged.loc[row["circle_id"]]
-        _, kind, _, size, active, churned, expected, q, offer, _, priority = row["cells"]
+        cell = {k: v for k, (v, _, _) in p.cells(row).items()}
+        kind, size, active, churned = cell["kind"], cell["size"], cell["active_members"], cell["churned"]
+        expected, q, offer, priority = cell["expected"], cell["q_value"], cell["offer"], cell["priority"]
         assert kind == c["kind"]
         assert (int(size), int(active), int(churned)) == (c["size"], c["active_members"], c["churned_recent"])
         assert_allclose([float(expected), float(q)], [c["expected_churn"], c["q_value"]], rtol=1e-5)
@@ -198,8 +237,73 @@ def test_flagged_circles_table_matches_circles():
         priorities.append(int(priority) if priority else np.inf)
         anchor = members[(members["circle_id"] == row["circle_id"]) & (members["role"] == "anchor")]
         want = mask_number(format_numbers(anchor["key"].to_numpy()).to_pylist()[0]) if len(anchor) else "-"
-        assert row["texts"][9] == want
+        assert p.cells(row)["anchor"][1] == want
     assert priorities == sorted(priorities), "rows are in priority order, uncontactable circles last"
+
+
+def reference_trajectory(history, circle_id, as_of, churned_now):
+    """(text, targeted before) of a circle, from the history rows one by one."""
+    runs = sorted((r.as_of_day, r.churned_recent, r.targeted) for r in history.itertuples()
+                  if r.circle_id == circle_id and r.as_of_day < as_of)
+    values = [churned for _, churned, _ in runs] + [churned_now]
+    return ("first run" if len(values) == 1 else " \u2192 ".join(map(str, values)),
+            "yes" if any(t for _, _, t in runs) else "no")
+
+
+def trajectories(page) -> dict:
+    p = Page(page)
+    return {row["circle_id"]: p.cells(row) for row in p.rows}
+
+
+def test_trajectory_and_targeted_before_from_the_history():
+    j = job()
+    data, page = report()
+    (a, b, c), _ = earlier_runs()
+    hist = history()
+    assert (hist["as_of_day"] == j["as_of"]).sum() == len(j["circles"]), "this run's rows are in the history"
+    now = j["circles"].set_index("circle_id")["churned_recent"]
+    cells = trajectories(page)
+    assert len(cells) == len(data.flagged) >= 3
+    # by hand: oldest first, this run last; a later run and this run's own targeting do not count
+    assert cells[a]["trajectory"][1] == f"0 \u2192 1 \u2192 {now[a]}" and cells[a]["targeted_before"][1] == "yes"
+    assert cells[b]["trajectory"][1] == f"3 \u2192 {now[b]}" and cells[b]["targeted_before"][1] == "no"
+    assert cells[c]["trajectory"][1] == "first run" and cells[c]["targeted_before"][1] == "no"
+    assert j["targets"]["circle_id"].isin([a, b, c]).any(), "some of them are targeted in this run"
+    for cid, cell in cells.items():
+        value, text, title = cell["trajectory"]
+        assert (text, cell["targeted_before"][1]) == reference_trajectory(hist, cid, j["as_of"], now[cid])
+        assert int(value) == now[cid] == int(cell["churned"][0]), "sorts by this run's churn"
+        # the dates on hover, oldest first, ending with the as-of date
+        days = [dt.datetime.strptime(d.split(":")[0].strip(), "%d %b %Y").date() for d in title.split(";")]
+        assert days == sorted(days) and len(days) == text.count("\u2192") + 1
+        assert days[-1] == dt.date(1970, 1, 1) + dt.timedelta(days=int(j["as_of"]))
+    row = data.flagged.set_index("circle_id").loc[a]
+    assert row["trajectory"] == ((j["as_of"] - 56, 0), (j["as_of"] - 28, 1), (j["as_of"], now[a]))
+    assert_no_full_numbers(page)
+
+
+def test_first_run_without_earlier_history():
+    """No history, or only this run's rows: every flagged circle is on its first run and was never
+    targeted before (being on this run's list does not count); ``circle_targeted_last_run`` on
+    the target list does count."""
+    j = job()
+    only_now = history_rows(j["circles"], j["targets"], j["as_of"])
+    assert only_now["targeted"].any()
+    flagged_ids = j["circles"].loc[j["circles"]["contagion"], "circle_id"]
+    last = flagged_ids[flagged_ids.isin(j["targets"]["circle_id"])].iloc[0]  # on last run's list
+    marked = j["targets"].assign(circle_targeted_last_run=j["targets"]["circle_id"] == last)
+    args = (j["graph"], j["subs"], j["scored"], j["circles"], j["members"])
+    kw = dict(as_of_day=j["as_of"], window_start_day=j["start"], max_drawn=0)
+    for targets, history_ in [(j["targets"], None), (j["targets"], only_now), (marked, None)]:
+        flagged = report_inputs(*args, targets, history=history_, **kw).flagged
+        assert len(flagged) >= 3 and all(len(runs) == 1 for runs in flagged["trajectory"])
+        want = flagged["circle_id"].eq(last) if targets is marked else pd.Series(False, index=flagged.index)
+        assert flagged["targeted_before"].tolist() == want.tolist()
+    # the page of the last one (rendering is the slow part)
+    cells = trajectories(render_report(report_inputs(*args, marked, **kw)))
+    assert {cid: cell["trajectory"][1] for cid, cell in cells.items()} == dict.fromkeys(cells, "first run")
+    assert {cid: cell["targeted_before"][1] for cid, cell in cells.items()} == {
+        cid: "yes" if cid == last else "no" for cid in cells}
 
 
 def test_drawings_show_the_ties_among_members():
@@ -249,14 +353,19 @@ def test_weekly_timeline_against_member_churn():
 # --------------------------------------------------------------------- privacy and safety
 
 
-def test_no_full_phone_number_anywhere():
+def assert_no_full_numbers(page):
     j = job()
-    data, page = report()
     assert not re.search(r"\d{11,}", page), "a run of 11+ digits"
     numbers = set(j["w"].op.subscribers.column("msisdn").to_pylist()) | set(j["graph"].nodes["msisdn"])
     numbers |= set(j["w"].op.truth["number_changes"].column("new_msisdn").to_pylist())
     assert len(numbers) > 3000
     assert not [n for n in numbers if n in page]
+
+
+def test_no_full_phone_number_anywhere():
+    j = job()
+    data, page = report()
+    assert_no_full_numbers(page)
     anchors = data.flagged.loc[data.flagged["anchor"] != "-", "anchor"]
     assert len(anchors) >= 1 and all(re.fullmatch(r"\d{3}\*{4}\d{4}", a) and a in page for a in anchors)
     # the frames handed to the page hold no number keys either
@@ -354,6 +463,9 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="scored lacks column"):
         report_inputs(j["graph"], j["subs"], j["scored"].drop(columns="stickiness"), *args[3:],
                       as_of_day=j["as_of"], window_start_day=j["start"])
+    with pytest.raises(ValueError, match=r"circle_history lacks column\(s\) \['as_of_day'\]"):
+        report_inputs(*args, as_of_day=j["as_of"], window_start_day=j["start"],
+                      history=history().rename(columns={"as_of_day": "as_of"}))
 
 
 # --------------------------------------------------------------------- back-test
@@ -413,7 +525,7 @@ _PROBE = """<script>(function () {
     return [col, Array.prototype.map.call(t.tBodies[0].rows, function (r) {
       return r.cells[col].getAttribute("data-value"); })];
   }
-  ["q_value", "churned", "priority", "circle_id"].forEach(function (key) {
+  ["q_value", "churned", "trajectory", "priority", "circle_id"].forEach(function (key) {
     var c = column(key), th = t.tHead.rows[0].cells[c[0]];
     th.click(); var up = column(key)[1], upSort = th.getAttribute("aria-sort");
     th.click(); var down = column(key)[1], downSort = th.getAttribute("aria-sort");
