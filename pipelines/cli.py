@@ -107,14 +107,20 @@ def main():
 @click.option("--skip-bad-files", is_flag=True,
               help="Skip CDR files that cannot be read (corrupt, wrong schema) and list them in quality.json "
                    "instead of stopping.")
+@click.option("--pseudonymise", is_flag=True, default=False,
+              help="Keyed pseudonyms (HMAC, key in $SOCIALGRAPH_PSEUDONYM_KEY) instead of numbers in every output but targets.csv.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_guarded
 def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, scheduler, max_contacts, previous,
-        skip_bad_files, progress):
+        skip_bad_files, pseudonymise, progress):
     """Run the batch job: read CDRs, build the call graph, write the outputs under OUT."""
     from .run import JobSpec, run_job
 
     cfg = load_config(config_path)
+    if pseudonymise:
+        from dataclasses import replace
+
+        cfg = replace(cfg, privacy=replace(cfg.privacy, pseudonymise=True))
     manifest = run_job(JobSpec(
         cdr=cdr, subscribers=subscribers, operators=operators, out=out, as_of=as_of,
         lookback_days=lookback_days, scheduler=scheduler, config=cfg, progress=progress,

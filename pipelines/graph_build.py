@@ -51,7 +51,8 @@ def default_buckets(cfg: JobConfig, threads: int) -> int:
 
 
 def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
-                  n_buckets: int, quarantine_dir: str | None, balance_keys: np.ndarray | None):
+                  n_buckets: int, quarantine_dir: str | None, balance_keys: np.ndarray | None,
+                  secret: bytes | None = None):
     """Delayed tie tables, one per bucket (sorted, concatenating in order), and row counts."""
     boundaries = range_boundaries(balance_keys if balance_keys is not None else np.empty(0, np.int64), n_buckets)
     n_buckets = boundaries.size + 1
@@ -59,11 +60,11 @@ def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np
     parts = source.ddf.to_delayed()
     processed = [
         dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids,
-                                                quarantine_dir, boundaries)
+                                                quarantine_dir, boundaries, secret=secret)
         for i, p in enumerate(parts)
     ]
     dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg,
-                                                    quarantine_dir, boundaries)
+                                                    quarantine_dir, boundaries, secret=secret)
     split = [p[0] for p in processed] + [dups[0]]
     counts = [p[1] for p in processed] + [dups[1]]
     combined = [
@@ -101,19 +102,23 @@ GRAPH_COLUMNS = {
 }
 
 
-def _finish_bucket(ties: pa.Table, hubs: np.ndarray, cfg: JobConfig, path: str | None) -> pa.Table:
+def _finish_bucket(ties: pa.Table, hubs: np.ndarray, cfg: JobConfig, path: str | None,
+                   secret: bytes | None = None) -> pa.Table:
     weighed = apply_weights(ties, hubs, cfg.ties)
     if path is not None:
         target = Path(path)
-        pq.write_table(edges_to_arrow(weighed), str(target), compression="zstd")
+        pq.write_table(edges_to_arrow(weighed, secret), str(target), compression="zstd")
         os.chmod(target, FILE_MODE)
     return pa.table({name: weighed.column(name).cast(typ) for name, typ in GRAPH_COLUMNS.items()})
 
 
 def build_graph_edges(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                       compute, n_buckets: int, quarantine_dir: str | None, edges_dir: str | None,
-                      balance_keys: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray, dict]:
+                      balance_keys: np.ndarray | None = None, secret: bytes | None = None
+                      ) -> tuple[pa.Table, np.ndarray, dict]:
     """The job's graph stage: ties built, weighed and written on the workers.
+
+    ``secret``: write keyed pseudonyms instead of numbers (edges and quarantine).
 
     Phase 1 combines each bucket and keeps its tie table on the worker, sending the client only
     per-number contact counts, from which the client finds the service hubs. Phase 2 weighs
@@ -121,13 +126,14 @@ def build_graph_edges(source: CdrSource, window: Window, cfg: JobConfig, dup_ids
     parts in name order are sorted by ``(a, b)``), and sends the client only
     :data:`GRAPH_COLUMNS`. Returns that table, the hub keys and the row counts.
     """
-    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys)
+    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys, secret)
     combined = list(dask.persist(*combined))
     stats = [dask.delayed(node_contact_stats)(c) for c in combined]
     stats, counts = compute(stats, counts, label="build call graph")
     hubs = hub_keys(stats, cfg.ties)
     finished = [
-        dask.delayed(_finish_bucket)(c, hubs, cfg, None if edges_dir is None else f"{edges_dir}/part-{k:05d}.parquet")
+        dask.delayed(_finish_bucket)(c, hubs, cfg, None if edges_dir is None else f"{edges_dir}/part-{k:05d}.parquet",
+                                     secret)
         for k, c in enumerate(combined)
     ]
     (tables,) = compute(finished, label="weigh and write ties")

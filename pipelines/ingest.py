@@ -33,6 +33,7 @@ from dask.utils import parse_bytes
 
 from socialgraph.config import JobConfig
 from socialgraph.kernels import dedup as _dedup
+from socialgraph.numbers import pseudonymise_strings
 from socialgraph.ties import (
     REASONS,
     Window,
@@ -301,8 +302,13 @@ def scan(source: CdrSource, compute, need_max_ts: bool, now: dt.datetime) -> tup
     return (max(found) if found else None), dup_ids
 
 
-def _quarantine_table(t: pa.Table, reason: np.ndarray) -> pa.Table:
-    """Bad rows with their reason, in one schema whatever the input types were."""
+#: quarantine columns that identify a person: pseudonymised with the job's secret
+_PERSONAL = ("caller", "callee", "caller_imei")
+
+
+def _quarantine_table(t: pa.Table, reason: np.ndarray, secret: bytes | None = None) -> pa.Table:
+    """Bad rows with their reason, in one schema whatever the input types were (numbers and
+    IMEIs as keyed pseudonyms of their raw text when ``secret`` is given)."""
     bad = reason != 0
     t = t.filter(pa.array(bad))
     cols = {}
@@ -316,22 +322,25 @@ def _quarantine_table(t: pa.Table, reason: np.ndarray) -> pa.Table:
             if pa.types.is_dictionary(col.type):
                 col = col.cast(col.type.value_type)
             col = pc.cast(col, pa.string())
+            if secret is not None and name in _PERSONAL:
+                col = pseudonymise_strings(col, secret)
         cols[name] = col
     cols["reason"] = pa.array(np.array(REASONS, dtype=object)[reason[bad] - 1], pa.string())
     return pa.table(cols)
 
 
-def _write_quarantine(t: pa.Table, reason: np.ndarray, qdir: str | None, name: str) -> None:
+def _write_quarantine(t: pa.Table, reason: np.ndarray, qdir: str | None, name: str,
+                      secret: bytes | None = None) -> None:
     if qdir is None or not (reason != 0).any():
         return
     target = Path(qdir) / f"{name}.parquet"
-    pq.write_table(_quarantine_table(t, reason), str(target), compression="zstd")
+    pq.write_table(_quarantine_table(t, reason, secret), str(target), compression="zstd")
     os.chmod(target, FILE_MODE)
 
 
 def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], window: Window,
                       cfg: JobConfig, dup_ids: np.ndarray, qdir: str | None,
-                      boundaries: np.ndarray):
+                      boundaries: np.ndarray, secret: bytes | None = None):
     """Main pass over one partition.
 
     Returns the pair partials split into the combine buckets of ``boundaries``, the row
@@ -352,7 +361,7 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
             held = t.filter(pa.array(hold))
             t = t.filter(pa.array(~hold))
     clean = clean_events(t, window, cfg.numbers)
-    _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}")
+    _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}", secret)
     counts = clean.counts()
     counts["rows_in"] = t.num_rows  # the held rows are counted where they are resolved
     counts["time_range"] = time_range
@@ -360,7 +369,7 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
 
 
 def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConfig, qdir: str | None,
-                       boundaries: np.ndarray):
+                       boundaries: np.ndarray, secret: bytes | None = None):
     """Keep one row per repeated ``cdr_id``, count the others as duplicates.
 
     The kept row is the first copy, in content order, that has no other fault, so a garbled
@@ -384,7 +393,7 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     duplicate = np.zeros(t.num_rows, bool)
     duplicate[rows[~first]] = True
     clean = clean_events(t, window, cfg.numbers, duplicate=duplicate)
-    _write_quarantine(t, clean.reason, qdir, "part-duplicates")
+    _write_quarantine(t, clean.reason, qdir, "part-duplicates", secret)
     counts = clean.counts()
     counts["rows_in"] = t.num_rows
     return split_partial(aggregate_events(clean, window, cfg.ties), boundaries), counts, None

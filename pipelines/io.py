@@ -384,9 +384,11 @@ def read_previous(path: str, numbers) -> dict:
     m = pq.read_table(root / "circle_members.parquet").to_pandas()
     if "source" not in m:
         m["source"] = np.where(m["circle_id"].str.contains(":"), "declared", "inferred")
+    pseudonymised = bool(meta.get("privacy", {}).get("pseudonymised"))
     members = pd.DataFrame({"circle_id": m["circle_id"].astype(object), "kind": m["kind"].astype(object),
-                            "source": m["source"].astype(object),
-                            "key": number_keys(pa.array(m["msisdn"].astype(str)), numbers)})
+                            "source": m["source"].astype(object), "msisdn": m["msisdn"].astype(object)})
+    if not pseudonymised:  # else the job maps pseudonyms back with its own key (same key, same pseudonyms)
+        members["key"] = number_keys(pa.array(members["msisdn"].astype(str)), numbers)
     circles = pq.read_table(root / "circles.parquet").to_pandas()
     targets = pd.DataFrame({"circle_id": pd.Series(dtype=object), "key": pd.Series(dtype=np.int64)})
     if (root / "targets.csv").is_file():
@@ -400,4 +402,4 @@ def read_previous(path: str, numbers) -> dict:
         h["as_of_day"] = (pd.to_datetime(h.pop("as_of")) - pd.Timestamp("1970-01-01")).dt.days.astype(np.int64)
         history = h
     return {"members": members, "circles": circles, "targets": targets, "history": history,
-            "as_of": meta.get("window", {}).get("as_of")}
+            "as_of": meta.get("window", {}).get("as_of"), "pseudonymised": pseudonymised}

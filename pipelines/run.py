@@ -132,6 +132,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         cfg = replace(cfg, window=replace(cfg.window, lookback_days=spec.lookback_days))
     if spec.max_contacts is not None:
         cfg = replace(cfg, offers=replace(cfg.offers, max_contacts=spec.max_contacts))
+    secret = pseudonym_secret(cfg)
     started = dt.datetime.now(dt.timezone.utc)
     manifest.update({
         "status": "running",
@@ -140,6 +141,9 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         "inputs": {},
         "config": config_to_mapping(cfg),
         "versions": versions(),
+        # whether outputs carry pseudonyms, and where the key came from; never the key
+        "privacy": {"pseudonymised": secret is not None,
+                    "key_env": cfg.privacy.key_env if secret is not None else None},
     })
     write_json(manifest, out / catalog.MANIFEST)
     stages = StageLog()
@@ -165,6 +169,9 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
             if Path(spec.previous).resolve() == out.resolve():
                 raise InputError(f"{spec.previous}: --previous must not be the output directory itself")
             previous = read_previous(spec.previous, cfg.numbers)
+            if previous["pseudonymised"] and secret is None:
+                raise InputError(f"{spec.previous}: the previous run wrote pseudonyms; run with --pseudonymise "
+                                 f"and the same key in ${cfg.privacy.key_env} to continue its circles")
             manifest["inputs"]["previous"] = {"path": str(spec.previous), "as_of": previous["as_of"]}
 
     with dask_client(spec.scheduler, cfg.cluster, local_directory=None) as client:
@@ -196,7 +203,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         with stages.stage("graph") as st:
             edges, hub_keys, quality = build_graph_edges(
                 source, window, cfg, dup_ids, compute, n_buckets,
-                None if qtmp is None else str(qtmp), str(etmp), balance_keys=sub_keys)
+                None if qtmp is None else str(qtmp), str(etmp), balance_keys=sub_keys, secret=secret)
             st["rows_in"] = quality["rows_in"]
             st["rows_used"] = quality["rows_used"]
             n_edges = st["edges"] = edges.num_rows
@@ -241,6 +248,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         st["ports"] = int((changes["kind"] == "port").sum())
 
     with stages.stage("circles") as st:
+        if previous is not None and "key" not in previous["members"]:
+            previous["members"] = keys_from_pseudonyms(previous["members"], graph.keys, secret)
         members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles,
                                               previous=None if previous is None else previous["members"])
         lineage, churned_before = None, None
@@ -284,10 +293,10 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     with stages.stage("write") as st:
         with atomic_path(out / catalog.REPORT) as tmp:
             tmp.write_text(page, encoding="utf-8")
-        write_parquet(scored_table(scored), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)
-        write_parquet(circles_table(circles, members), out / catalog.CIRCLES, CIRCLES)
-        write_parquet(members_table(members), out / catalog.CIRCLE_MEMBERS, CIRCLE_MEMBERS)
-        write_parquet(changes_table(changes), out / catalog.NUMBER_CHANGES, NUMBER_CHANGES)
+        write_parquet(scored_table(scored, secret), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)
+        write_parquet(circles_table(circles, members, secret), out / catalog.CIRCLES, CIRCLES)
+        write_parquet(members_table(members, secret), out / catalog.CIRCLE_MEMBERS, CIRCLE_MEMBERS)
+        write_parquet(changes_table(changes, secret), out / catalog.NUMBER_CHANGES, NUMBER_CHANGES)
         write_parquet(history_table(history), out / catalog.CIRCLE_HISTORY, CIRCLE_HISTORY)
         if lineage is not None:
             write_parquet(pa_table(lineage), out / catalog.CIRCLE_LINEAGE, CIRCLE_LINEAGE)
@@ -301,7 +310,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
             (out / catalog.TARGETS_XLSX).unlink(missing_ok=True)
         write_targets(targets, out / catalog.TARGETS, xlsx)
         replace_dir(etmp, out / catalog.EDGES)
-        write_parquet(_nodes_table(graph), out / catalog.NODES)
+        write_parquet(_nodes_table(graph, secret), out / catalog.NODES)
         quality["window"] = manifest["window"]
         quality["subscribers"] = subscriber_quality(subscribers, as_of_day, day_number(dt.date.today()))
         write_json(quality, out / catalog.QUALITY)
@@ -320,12 +329,41 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     return manifest
 
 
-def scored_table(scored):
+def pseudonym_secret(cfg: JobConfig) -> bytes | None:
+    """The pseudonymisation key from the environment (None when not asked for)."""
+    import os
+
+    from socialgraph.numbers import MIN_SECRET_BYTES
+
+    if not cfg.privacy.pseudonymise:
+        return None
+    value = os.environ.get(cfg.privacy.key_env, "")
+    if len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+        raise InputError(f"pseudonymisation needs a secret of at least {MIN_SECRET_BYTES} bytes in the environment "
+                         f"variable {cfg.privacy.key_env} (e.g. export {cfg.privacy.key_env}=$(openssl rand -hex 32))")
+    return value.encode("utf-8")
+
+
+def keys_from_pseudonyms(members: pd.DataFrame, keys: np.ndarray, secret: bytes) -> pd.DataFrame:
+    """A pseudonymised previous run's members with number keys, by pseudonymising every number
+    of this run's graph with the same key (members unknown to this run cannot be in its circles)."""
+    from socialgraph.numbers import pseudonymise_keys
+
+    lookup = pd.Series(keys, index=pseudonymise_keys(keys, secret).to_pandas().to_numpy())
+    key = lookup.reindex(members["msisdn"].to_numpy()).to_numpy()
+    out = members[~pd.isna(key)].copy()
+    out["key"] = key[~pd.isna(key)].astype(np.int64)
+    return out.reset_index(drop=True)
+
+
+def scored_table(scored, secret: bytes | None = None):
     """The scored subscribers with msisdn strings, in the contract's column order."""
     import pyarrow as pa
 
+    from socialgraph.numbers import numbers_out
+
     t = pa.Table.from_pandas(scored.drop(columns=["key"]), preserve_index=False)
-    return t.append_column("msisdn", format_numbers(scored["key"].to_numpy()))
+    return t.append_column("msisdn", numbers_out(scored["key"].to_numpy(), secret))
 
 
 def _dates(days: np.ndarray, valid: np.ndarray):
@@ -334,25 +372,32 @@ def _dates(days: np.ndarray, valid: np.ndarray):
     return pa.array(np.where(valid, days, 0).astype(np.int32), mask=~valid).cast(pa.date32())
 
 
-def circles_table(circles: pd.DataFrame, members: pd.DataFrame):
-    """circles.parquet: the contract's columns, the test's details, and the masked anchor."""
+def circles_table(circles: pd.DataFrame, members: pd.DataFrame, secret: bytes | None = None):
+    """circles.parquet: the contract's columns, the test's details, and the masked anchor (its
+    pseudonym when pseudonymising: a masked number still shows seven digits)."""
     import pyarrow as pa
 
-    from socialgraph.numbers import mask_number
+    from socialgraph.numbers import mask_number, pseudonymise_keys
 
     anchors = members.loc[members["role"] == "anchor", ["circle_id", "key"]]
-    masked = dict(zip(anchors["circle_id"], (mask_number(s) for s in format_numbers(anchors["key"].to_numpy()).to_pylist())))
+    if secret is None:
+        shown = (mask_number(s) for s in format_numbers(anchors["key"].to_numpy()).to_pylist())
+    else:
+        shown = pseudonymise_keys(anchors["key"].to_numpy(), secret).to_pylist()
+    masked = dict(zip(anchors["circle_id"], shown))
     t = pa.Table.from_pandas(circles, preserve_index=False)
     return t.append_column("anchor", pa.array([masked.get(c) for c in circles["circle_id"]], pa.string()))
 
 
-def members_table(members: pd.DataFrame):
+def members_table(members: pd.DataFrame, secret: bytes | None = None):
     import pyarrow as pa
+
+    from socialgraph.numbers import numbers_out
 
     day = members["churn_day"].to_numpy()
     return pa.table({
         "circle_id": members["circle_id"].to_numpy(dtype=object),
-        "msisdn": format_numbers(members["key"].to_numpy()),
+        "msisdn": numbers_out(members["key"].to_numpy(), secret),
         "on_net": members["on_net"].to_numpy(),
         "role": members["role"].to_numpy(dtype=object),
         "influence": members["influence"].to_numpy(np.float64),
@@ -365,12 +410,14 @@ def members_table(members: pd.DataFrame):
     })
 
 
-def changes_table(changes: pd.DataFrame):
+def changes_table(changes: pd.DataFrame, secret: bytes | None = None):
     import pyarrow as pa
 
+    from socialgraph.numbers import numbers_out
+
     return pa.table({
-        "old_msisdn": format_numbers(changes["old_key"].to_numpy(np.int64)),
-        "new_msisdn": format_numbers(changes["new_key"].to_numpy(np.int64)),
+        "old_msisdn": numbers_out(changes["old_key"].to_numpy(np.int64), secret),
+        "new_msisdn": numbers_out(changes["new_key"].to_numpy(np.int64), secret),
         "kind": changes["kind"].to_numpy(dtype=object),
         "similarity": changes["similarity"].to_numpy(np.float64),
         "evidence": changes["evidence"].to_numpy(dtype=object),
@@ -396,8 +443,10 @@ def history_table(history: pd.DataFrame):
     return t.append_column("as_of", _dates(day, np.ones(day.size, bool)))
 
 
-def _nodes_table(graph):
+def _nodes_table(graph, secret: bytes | None = None):
     import pyarrow as pa
+
+    from socialgraph.numbers import pseudonymise_strings
 
     from socialgraph.schema import NODES
 
@@ -406,7 +455,8 @@ def _nodes_table(graph):
     strength = np.bincount(src, weights=graph.weights, minlength=graph.n_nodes)
     n = graph.nodes
     return pa.table({
-        "msisdn": pa.array(n["msisdn"].to_numpy(dtype=object), pa.string()),
+        "msisdn": (pa.array(n["msisdn"].to_numpy(dtype=object), pa.string()) if secret is None
+                   else pseudonymise_strings(pa.array(n["msisdn"].to_numpy(dtype=object), pa.string()), secret)),
         "on_net": n["on_net"].to_numpy(),
         "operator": pa.array(n["operator"].to_numpy(dtype=object), pa.string()),
         "service_hub": n["service_hub"].to_numpy(),

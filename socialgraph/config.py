@@ -31,6 +31,7 @@ __all__ = [
     "NumberChangeConfig",
     "OffersConfig",
     "BacktestConfig",
+    "PrivacyConfig",
     "JobConfig",
 ]
 
@@ -400,6 +401,23 @@ class BacktestConfig:
     def __post_init__(self):
         _check_range("backtest", "horizon_days", self.horizon_days, 1, 3660, integer=True)
 
+
+@dataclass(frozen=True, kw_only=True)
+class PrivacyConfig:
+    """With ``pseudonymise``, every output except the marketer's contact list (``targets.csv``
+    / ``.xlsx``) carries keyed pseudonyms (HMAC-SHA256) instead of phone numbers and IMEIs. The
+    key is read from the environment variable named ``key_env`` and never written anywhere;
+    the same key gives the same pseudonyms every month, so outputs still join across runs."""
+
+    pseudonymise: bool = False
+    key_env: str = "SOCIALGRAPH_PSEUDONYM_KEY"
+
+    def __post_init__(self):
+        if not isinstance(self.pseudonymise, bool):
+            raise ValueError(f"privacy.pseudonymise must be true or false, got {self.pseudonymise!r}")
+        if not isinstance(self.key_env, str) or not self.key_env:
+            raise ValueError("privacy.key_env must name an environment variable")
+
 @dataclass(frozen=True, kw_only=True)
 class JobConfig:
     """Everything a run of ``socialgraph run`` can tune."""
@@ -416,6 +434,7 @@ class JobConfig:
     number_changes: NumberChangeConfig = field(default_factory=NumberChangeConfig)
     offers: OffersConfig = field(default_factory=OffersConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     seed: int = 42
 
     def __post_init__(self):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,6 +34,9 @@ __all__ = [
     "number_keys",
     "prefix_lookup",
     "mask_number",
+    "pseudonymise_strings",
+    "pseudonymise_keys",
+    "numbers_out",
 ]
 
 #: status code -> quality reason (``ok`` rows are kept)
@@ -158,6 +162,52 @@ def prefix_lookup(keys: np.ndarray, prefixes: Mapping[str, str], default: str | 
         out[hit] = labels[pos[hit]]
         done |= hit
     return out
+
+
+PSEUDONYM_PREFIX = "p-"
+MIN_SECRET_BYTES = 16
+
+
+def _check_secret(secret: bytes) -> None:
+    if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"pseudonymisation needs a secret key of at least {MIN_SECRET_BYTES} bytes")
+
+
+def pseudonymise_strings(values, secret: bytes) -> pa.Array:
+    """Keyed pseudonyms (HMAC-SHA256, 80 bits, ``p-`` + 20 hex digits) of strings; nulls stay null.
+
+    The same secret always gives the same pseudonym for the same text, so tables written in
+    different runs still join; without the secret nobody can get back to the number or test a
+    guess (unlike a plain hash, which anyone can compute for every possible number).
+
+    >>> pseudonymise_strings(pa.array(["13812345678", None]), b"0123456789abcdef").to_pylist()
+    ['p-9a6a05aaf6e16b453362', None]
+    """
+    import hashlib
+    import hmac
+
+    _check_secret(secret)
+    arr = pa.array(values) if not isinstance(values, (pa.Array, pa.ChunkedArray)) else values
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.string())
+    codes, uniq = pd.factorize(np.asarray(arr.to_pandas(), dtype=object), use_na_sentinel=True)
+    names = np.array([PSEUDONYM_PREFIX + hmac.new(secret, str(u).encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+                      for u in uniq], dtype=object)
+    out = np.where(codes >= 0, names[np.maximum(codes, 0)] if names.size else None, None)
+    return pa.array(out, pa.string())
+
+
+def pseudonymise_keys(keys: np.ndarray, secret: bytes) -> pa.Array:
+    """Pseudonyms of number keys: :func:`pseudonymise_strings` of their digit strings, so a
+    number gets the same pseudonym wherever it is written."""
+    return pseudonymise_strings(format_numbers(keys), secret)
+
+
+def numbers_out(keys: np.ndarray, secret: bytes | None = None) -> pa.Array:
+    """How numbers are written to outputs: digit strings, or pseudonyms when a secret is given."""
+    return format_numbers(keys) if secret is None else pseudonymise_keys(keys, secret)
 
 
 def mask_number(msisdn: str) -> str:

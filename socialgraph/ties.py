@@ -532,16 +532,17 @@ def weigh_edges(edges: pa.Table, ties: TieConfig = TieConfig()) -> tuple[pa.Tabl
     return apply_weights(edges, hubs, ties), hubs
 
 
-def edges_to_arrow(edges: pa.Table) -> pa.Table:
-    """The tie table as written to ``edges.parquet``: msisdn strings, timestamps, contract order."""
-    from .numbers import format_numbers
+def edges_to_arrow(edges: pa.Table, secret: bytes | None = None) -> pa.Table:
+    """The tie table as written to ``edges.parquet``: msisdn strings (or keyed pseudonyms when
+    ``secret`` is given), timestamps, contract order."""
+    from .numbers import numbers_out
     from .schema import EDGES
 
     cols = {}
     for f in EDGES:
         col = edges.column(f.name)
         if f.name in ("a", "b"):
-            cols[f.name] = format_numbers(col.to_numpy())
+            cols[f.name] = numbers_out(col.to_numpy(), secret)
         elif pa.types.is_timestamp(f.type):
             cols[f.name] = col.cast(pa.int64()).cast(f.type)
         else:
