@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 
+import numba
 import numpy as np
 
 from .graph import CallGraph
@@ -196,18 +197,19 @@ def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where
     bounds = _k._split_blocks(indptr, _k._BLOCK_WORK)
     shift = _k._WINDOW_SHIFT
     n_windows = ((n - 1) >> shift) + 1
-    if n_windows == 1:
+    if n_windows == 1 or n_windows > _k._MAX_WINDOWS:
         win_indptr, cols = indptr.reshape(1, n + 1), indices
         transition = np.empty(weights.size, dtype=np.float64)
         _k._fill_transition(indptr, indices, weights, inv, transition)
     else:
-        win_indptr = np.zeros((n_windows, n + 1), dtype=np.int64)
+        win_indptr = np.empty((n_windows, n + 1), dtype=np.int64)
         cols = np.empty_like(indices)
         transition = np.empty(weights.size, dtype=np.float64)
         _k._window_transition(indptr, indices, weights, inv, shift, bounds, win_indptr, cols, transition)
     work = np.empty((2, n), dtype=np.float64)
+    # one lane of blocks per thread; the lanes do not change the result, only who computes it
     row, iterations, err = _k._iterate_pagerank(win_indptr, cols, transition, dangling, p, alpha, tol,
-                                                max_iter, bounds, work)
+                                                max_iter, bounds, numba.get_num_threads(), work)
     if iterations > max_iter:
         raise PowerIterationFailedConvergence(max_iter, float(err), n * tol)
     return work[row].copy(), int(iterations)

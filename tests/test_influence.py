@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from socialgraph.graph import build_call_graph
 from socialgraph.influence import (
     PowerIterationFailedConvergence,
+    _run_pagerank,
     dependence,
     personalized_pagerank,
     personalized_pagerank_from_seeds,
@@ -284,6 +285,166 @@ def test_same_input_same_bits_whatever_the_thread_count(small_blocks):
     for x, y, z in zip(first, again, single):
         assert_array_equal(x, y)
         assert_array_equal(x, z)
+
+
+# --------------------------------------------------------------------------- column windows
+
+
+@pytest.fixture
+def tiny_windows(monkeypatch):
+    """Column windows of 4 nodes: the windowed sweep of large graphs, on small ones."""
+    monkeypatch.setattr(_k, "_WINDOW_SHIFT", 2)
+    monkeypatch.setattr(_k, "_MAX_WINDOWS", 10**9)
+
+
+def count_window_layouts(monkeypatch):
+    """Counts the calls of ``_k._window_transition`` (a list that grows by one per call)."""
+    calls = []
+    kernel = _k._window_transition
+
+    def spy(*args):
+        calls.append(args[5])
+        return kernel(*args)
+
+    monkeypatch.setattr(_k, "_window_transition", spy)
+    return calls
+
+
+def with_dangling_ties(g, seed):
+    """``g`` with about a third of its ties reweighted to 0 (both directions), so that some
+    nodes have ties but strength 0, as when callers reweigh the CSR."""
+    rng = np.random.default_rng(seed)
+    src = np.repeat(np.arange(g.n_nodes), np.diff(g.indptr))
+    zero = rng.random(g.weights.size) < 0.3
+    back = np.searchsorted(src * g.n_nodes + g.indices, g.indices.astype(np.int64) * g.n_nodes + src)
+    w = g.weights.copy()
+    w[zero | zero[back]] = 0.0
+    return dataclasses.replace(g, weights=w)
+
+
+def window_layout(graph, shift):
+    """Slow layout of :func:`_window_transition`: window after window, row after row, the
+    entries whose column lies in the window, in row order, with ``w_ij / s_j``."""
+    n = graph.n_nodes
+    strength = [sum(graph.weights[graph.indptr[j]:graph.indptr[j + 1]]) for j in range(n)]
+    n_windows = ((n - 1) >> shift) + 1
+    win_indptr, cols, transition = np.zeros((n_windows, n + 1), np.int64), [], []
+    for k in range(n_windows):
+        for i in range(n):
+            win_indptr[k, i] = len(cols)
+            for e in range(graph.indptr[i], graph.indptr[i + 1]):
+                j = int(graph.indices[e])
+                if j >> shift == k:
+                    cols.append(j)
+                    transition.append(graph.weights[e] / strength[j] if strength[j] > 0 else 0.0)
+        win_indptr[k, n] = len(cols)
+    return win_indptr, np.array(cols), np.array(transition)
+
+
+def window_kernel_layout(graph, shift, block_work):
+    """:func:`_window_transition` on ``graph``, outputs pre-filled with garbage."""
+    n = graph.n_nodes
+    n_windows = ((n - 1) >> shift) + 1
+    win_indptr = np.full((n_windows, n + 1), -1, np.int64)
+    cols = np.full(graph.indices.size, -1, np.int32)
+    transition = np.full(graph.indices.size, np.nan)
+    inv = _k._invert_strength(graph.indptr, graph.weights)
+    _k._window_transition(graph.indptr, graph.indices, graph.weights, inv, shift,
+                          _k._split_blocks(graph.indptr, block_work), win_indptr, cols, transition)
+    return win_indptr, cols, transition
+
+
+@pytest.mark.parametrize("shift", [0, 2, 5, 30])
+def test_window_layout_matches_reference(shift):
+    g = with_dangling_ties(random_graph(11, n_keys=120, n_ties=500, n_isolated=4), 0)
+    win_indptr, cols, transition = window_kernel_layout(g, shift, 64)
+    want_indptr, want_cols, want_transition = window_layout(g, shift)
+    assert_array_equal(win_indptr, want_indptr)
+    assert_array_equal(cols, want_cols)
+    assert_allclose(transition, want_transition, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_windowed_sweep_gives_the_same_bits_as_one_window(seed, monkeypatch):
+    # a row summed window after window adds the same terms in the same order as the whole row
+    g = random_graph(500 + seed, n_keys=400, n_ties=2500, n_isolated=10)
+    if seed == 2:
+        g = with_dangling_ties(g, seed)
+    rng = np.random.default_rng(seed)
+    p = rng.random(g.n_nodes) * (rng.random(g.n_nodes) < 0.2)
+    p[0] += 0.1
+    calls = count_window_layouts(monkeypatch)
+    monkeypatch.setattr(_k, "_MAX_WINDOWS", 10**9)
+    monkeypatch.setattr(_k, "_WINDOW_SHIFT", 62)
+    want = [_run_pagerank(g, q, 0.85, tol, 1000, "test") for q in (None, p) for tol in (1e-6, 1e-12)]
+    assert not calls
+    for done, shift in enumerate((0, 3, 6), start=1):
+        monkeypatch.setattr(_k, "_WINDOW_SHIFT", shift)
+        got = [_run_pagerank(g, q, 0.85, tol, 1000, "test") for q in (None, p) for tol in (1e-6, 1e-12)]
+        assert len(calls) == 4 * done  # every call took the windowed path
+        for (x, it), (y, want_it) in zip(got, want):
+            assert it == want_it
+            assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_windowed_pagerank_matches_oracles(seed, tiny_windows, small_blocks):
+    g = random_graph(600 + seed)
+    p = np.random.default_rng(seed).random(g.n_nodes)
+    got = assert_pagerank_matches(g, p, **TIGHT)
+    assert_allclose(got, reference_pagerank_exact(g, p), rtol=1e-6, atol=2e-9)
+    assert_pagerank_matches(g, **TIGHT)
+    assert_pagerank_matches(g, p)  # stops at the same iteration as networkx
+    gz = with_dangling_ties(g, seed)
+    assert_pagerank_matches(gz, p, **TIGHT)
+    assert_pagerank_matches(gz)
+
+
+def test_more_windows_than_the_cap_sweep_whole(monkeypatch):
+    g = random_graph(14, n_keys=200, n_ties=900)
+    want = personalized_pagerank(g, **TIGHT)
+    calls = count_window_layouts(monkeypatch)
+    monkeypatch.setattr(_k, "_WINDOW_SHIFT", 5)
+    n_windows = ((g.n_nodes - 1) >> 5) + 1
+    monkeypatch.setattr(_k, "_MAX_WINDOWS", n_windows - 1)
+    assert_array_equal(personalized_pagerank(g, **TIGHT), want)
+    assert calls == []
+    monkeypatch.setattr(_k, "_MAX_WINDOWS", n_windows)
+    assert_array_equal(personalized_pagerank(g, **TIGHT), want)
+    assert len(calls) == 1
+
+
+def test_lanes_do_not_change_the_bits(tiny_windows, small_blocks):
+    g = with_dangling_ties(random_graph(12, n_keys=600, n_ties=4000, n_isolated=20), 1)
+    win_indptr, cols, transition = window_kernel_layout(g, _k._WINDOW_SHIFT, _k._BLOCK_WORK)
+    dangling = _k._invert_strength(g.indptr, g.weights) == 0
+    bounds = _k._split_blocks(g.indptr, _k._BLOCK_WORK)
+    p = np.random.default_rng(2).random(g.n_nodes)
+    p /= p.sum()
+    runs = []
+    for lanes in (1, 2, 3, 7, 10**6):
+        work = np.empty((2, g.n_nodes))
+        row, it, err = _k._iterate_pagerank(win_indptr, cols, transition, dangling, p, 0.85, 1e-12, 1000, bounds,
+                                            lanes, work)
+        runs.append((work[row].copy(), it, err))
+    for x, it, err in runs[1:]:
+        assert_array_equal(x, runs[0][0])
+        assert (it, err) == runs[0][1:]
+    assert_allclose(runs[0][0], reference_pagerank_dense(g, p, **TIGHT), rtol=1e-6, atol=1e-14)
+
+
+def test_windowed_same_bits_whatever_the_thread_count(tiny_windows, small_blocks):
+    g = random_graph(13, n_keys=1500, n_ties=10000, n_isolated=50)
+    p = np.random.default_rng(3).random(g.n_nodes)
+    first = personalized_pagerank(g, p, **TIGHT)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = personalized_pagerank(g, p, **TIGHT)
+    finally:
+        numba.set_num_threads(before)
+    assert_array_equal(first, single)
+    assert_array_equal(first, personalized_pagerank(g, p, **TIGHT))
 
 
 # --------------------------------------------------------------------------- input checks

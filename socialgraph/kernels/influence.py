@@ -23,8 +23,11 @@ _BLOCK_WORK = 1 << 15
 # Column window of the PageRank sweep: 2**19 nodes, 4 MiB of float64 scores. The random
 # gather x[j] is fast while x fits the cache share a core really gets (measured here: 4 MiB
 # about 2.5x faster than the 10 MiB of a million-node graph); graphs with more nodes are swept
-# window by window (:func:`_window_transition`).
+# window by window (:func:`_window_transition`). Every window costs a pass over the partial
+# sums and an (n + 1) int64 row pointer, so beyond _MAX_WINDOWS windows (4.2M nodes) the sweep
+# stays whole: there a window layout would need per-window lists of the rows it touches.
 _WINDOW_SHIFT = 19
+_MAX_WINDOWS = 8
 
 
 @njit
@@ -97,50 +100,36 @@ def _window_transition(indptr, indices, weights, inv_strength, shift, bounds, wi
     window, stored one after the other: the entries of row ``i`` in window ``k`` are
     ``win_indptr[k, i] : win_indptr[k, i + 1]`` of ``cols`` / ``transition``, in the order
     they have in the row, so a row summed window after window adds the same terms in the same
-    order as the whole row. The transition values are filled window by window, so that the
+    order as the whole row. The transition values are scaled window by window, so that the
     gather of ``inv_strength`` stays inside one window too.
 
-    The caller allocates the outputs (``win_indptr`` zeroed, ``(n_windows, n + 1)`` int64;
-    ``cols`` int32 and ``transition`` float64 like ``indices``): numpy asks the kernel for
-    huge pages on large arrays, which makes first touching them several times cheaper than
-    numba's own allocation.
+    The caller allocates the outputs (``win_indptr`` ``(n_windows, n + 1)`` int64, ``cols``
+    int32 and ``transition`` float64 like ``indices``): numpy asks the kernel for huge pages
+    on large arrays, which makes first touching them several times cheaper than numba's own
+    allocation.
     """
     n = indptr.shape[0] - 1
     n_blocks = bounds.shape[0] - 1
-    src = indices.view(np.uint32)
-    # entries per (window, row), then turned into offsets in place: windows one after the
-    # other, rows in order inside a window
     n_windows = win_indptr.shape[0]
-    block_start = np.empty((n_windows, n_blocks), dtype=np.int64)
+    src = indices.view(np.uint32)
+    out_cols = cols.view(np.uint32)
+    # where each block starts in each window: entries per (window, block), scanned window-major
+    start = np.zeros((n_windows, n_blocks), dtype=np.int64)
     for b in prange(n_blocks):
-        for i in range(bounds[b], bounds[b + 1]):
-            for e in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                win_indptr[src[e] >> shift, i] += 1
-        for k in range(n_windows):
-            s = 0
-            for i in range(bounds[b], bounds[b + 1]):
-                s += win_indptr[k, i]
-            block_start[k, b] = s
+        for e in range(np.uint64(indptr[bounds[b]]), np.uint64(indptr[bounds[b + 1]])):
+            start[src[e] >> shift, b] += 1
     o = 0
     for k in range(n_windows):
         for b in range(n_blocks):
-            s = block_start[k, b]
-            block_start[k, b] = o
-            o += s
+            m = start[k, b]
+            start[k, b] = o
+            o += m
         win_indptr[k, n] = o
     for b in prange(n_blocks):
-        for k in range(n_windows):
-            o = block_start[k, b]
-            for i in range(bounds[b], bounds[b + 1]):
-                s = win_indptr[k, i]
-                win_indptr[k, i] = o
-                o += s
-    out_cols = cols.view(np.uint32)
-    for b in prange(n_blocks):
-        cursor = np.empty(n_windows, dtype=np.int64)
+        cursor = start[:, b].copy()
         for i in range(bounds[b], bounds[b + 1]):
             for k in range(n_windows):
-                cursor[k] = win_indptr[k, i]
+                win_indptr[k, i] = cursor[k]
             for e in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                 j = src[e]
                 k = j >> shift
@@ -150,13 +139,13 @@ def _window_transition(indptr, indices, weights, inv_strength, shift, bounds, wi
                 cursor[k] = q + 1
     for k in range(n_windows):
         for b in prange(n_blocks):
-            for e in range(np.uint64(win_indptr[k, bounds[b]]), np.uint64(win_indptr[k, bounds[b + 1]])):
+            for e in range(np.uint64(start[k, b]), np.uint64(win_indptr[k, bounds[b + 1]])):
                 transition[e] *= inv_strength[out_cols[e]]
 
 
 @pjit
 def _iterate_pagerank(win_indptr, indices, transition, is_dangling, p, alpha, tol, max_iter, bounds,
-                      work):
+                      n_lanes, work):
     """Power iteration of PageRank with teleport and dangling mass both following ``p``.
 
     Pull form (the CSR is symmetric): ``x'[i] = alpha * sum_j t_ij * x[j] + c * p[i]`` with
@@ -164,12 +153,17 @@ def _iterate_pagerank(win_indptr, indices, transition, is_dangling, p, alpha, to
     + 1 - alpha``; ``is_dangling`` (bool per node) marks the nodes of strength 0.
 
     ``win_indptr`` is ``(n_windows, n + 1)``: the CSR split by column window
-    (:func:`_window_transition`; one window is the plain CSR). Every window is one parallel
-    sweep over the rows whose gathers ``x[j]`` stay inside the window, a few MiB that stay in
-    cache, where a gather over all of ``x`` would mostly miss it. The partial row sums wait
-    in ``x'``; each row keeps one running sum in column order, so the result does not depend
-    on the number of windows. The last window also finishes ``x'``, the dangling mass and the
-    L1 change, so an iteration reads the CSR once and allocates nothing. ``work`` is a
+    (:func:`_window_transition`; one window is the plain CSR). Rows are swept window after
+    window, so that the gathers ``x[j]`` stay inside a few MiB that stay in cache, where a
+    gather over all of ``x`` would mostly miss it. The partial row sums wait in ``x'``; each
+    row keeps one running sum in column order, so the result does not depend on the number of
+    windows. The last window also finishes ``x'``, the dangling mass and the L1 change, so an
+    iteration reads the CSR once and allocates nothing.
+
+    The blocks are cut into ``n_lanes`` runs of consecutive blocks (one per thread), each taken
+    through all the windows: one parallel region, hence one barrier, per iteration rather than
+    one per window (on a shared machine a barrier waits until the slowest thread is scheduled
+    again). Lanes only decide which thread computes a row, never how. ``work`` is a
     ``(2, n)`` float64 scratch array (x and x') allocated by the caller.
 
     Returns ``(row of work holding x, iterations, l1_change)``; ``iterations == max_iter + 1``
@@ -179,6 +173,10 @@ def _iterate_pagerank(win_indptr, indices, transition, is_dangling, p, alpha, to
     n = win_indptr.shape[1] - 1
     n_blocks = bounds.shape[0] - 1
     cols = indices.view(np.uint32)
+    n_lanes = max(1, min(n_lanes, n_blocks))
+    lanes = np.empty(n_lanes + 1, dtype=np.int64)
+    for lane in range(n_lanes + 1):
+        lanes[lane] = (n_blocks * lane) // n_lanes
     err_part = np.zeros(n_blocks, dtype=np.float64)
     dang_part = np.zeros(n_blocks, dtype=np.float64)
     x0 = 1.0 / n
@@ -201,28 +199,30 @@ def _iterate_pagerank(win_indptr, indices, transition, is_dangling, p, alpha, to
         x = work[cur]
         x_new = work[1 - cur]
         c = alpha * dangling + (1.0 - alpha)
-        for k in range(n_windows - 1):
-            ptr = win_indptr[k]
-            for b in prange(n_blocks):
-                for i in range(bounds[b], bounds[b + 1]):
+        for lane in prange(n_lanes):
+            first_row = bounds[lanes[lane]]
+            end_row = bounds[lanes[lane + 1]]
+            for k in range(n_windows - 1):
+                ptr = win_indptr[k]
+                for i in range(first_row, end_row):
                     acc = x_new[i] if k > 0 else 0.0
                     for e in range(np.uint64(ptr[i]), np.uint64(ptr[i + 1])):
                         acc += transition[e] * x[cols[e]]
                     x_new[i] = acc
-        for b in prange(n_blocks):
-            e_sum = 0.0
-            d = 0.0
-            for i in range(bounds[b], bounds[b + 1]):
-                acc = x_new[i] if n_windows > 1 else 0.0
-                for e in range(np.uint64(last[i]), np.uint64(last[i + 1])):
-                    acc += transition[e] * x[cols[e]]
-                xi = alpha * acc + c * p[i]
-                e_sum += abs(xi - x[i])
-                x_new[i] = xi
-                if is_dangling[i]:
-                    d += xi
-            err_part[b] = e_sum
-            dang_part[b] = d
+            for b in range(lanes[lane], lanes[lane + 1]):
+                e_sum = 0.0
+                d = 0.0
+                for i in range(bounds[b], bounds[b + 1]):
+                    acc = x_new[i] if n_windows > 1 else 0.0
+                    for e in range(np.uint64(last[i]), np.uint64(last[i + 1])):
+                        acc += transition[e] * x[cols[e]]
+                    xi = alpha * acc + c * p[i]
+                    e_sum += abs(xi - x[i])
+                    x_new[i] = xi
+                    if is_dangling[i]:
+                        d += xi
+                err_part[b] = e_sum
+                dang_part[b] = d
         err = 0.0
         dangling = 0.0
         for b in range(n_blocks):
