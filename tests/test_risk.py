@@ -16,24 +16,16 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import minimize
 
-from socialgraph.config import NumberConfig, ScoringConfig, TieConfig
+from socialgraph.config import NumberConfig, ScoringConfig
 from socialgraph.graph import build_call_graph
 from socialgraph.numbers import number_keys
 from socialgraph.risk import auc, fit_logistic, lift_at, score_subscribers
 from socialgraph.schema import SUBSCRIBERS_SCORED
 from socialgraph.stickiness import STICKINESS_COMPONENTS
 from socialgraph.subscribers import NEVER, day_number, subscribers_from_arrow
-from socialgraph.synth import COUNTRY_CODE, NATIONAL_LENGTH, SynthConfig, make_operator
-from socialgraph.ties import (
-    N_BLOCKS,
-    Window,
-    activity_block_masks,
-    aggregate_events,
-    clean_events,
-    combine_partials,
-    finalize_edges,
-    weigh_edges,
-)
+from socialgraph.synth import COUNTRY_CODE, NATIONAL_LENGTH
+from worlds import synthetic_world
+from socialgraph.ties import N_BLOCKS
 
 # Explicit, so these tests do not move with the default: 28-day blocks give the synthetic
 # operator enough churners in the training period to fit a model.
@@ -193,32 +185,10 @@ class World:
 
 @cache
 def world() -> World:
-    """The graph stage run on the synthetic operator's CDR chunks, in process, without Dask:
-    clean + aggregate each weekly chunk, combine, finalise with activity blocks, weigh, build
-    the call graph as ``pipelines.run`` does."""
-    op = make_operator(SynthConfig(n_subscribers=3000, weeks=12, seed=SEED))
-    window = Window(op.as_of, 7 * op.config.weeks)
-    chunks = [t for _, t in op.cdr_chunks()]
-    ids = pa.concat_tables(chunks).column("cdr_id").to_numpy()
-    repeated = pd.Series(ids).duplicated().to_numpy()  # keep the first row of each cdr_id
-    parts, start = [], 0
-    for t in chunks:
-        clean = clean_events(t, window, NUMBERS, duplicate=repeated[start:start + t.num_rows])
-        parts.append(aggregate_events(clean, window, TieConfig()))
-        start += t.num_rows
-    edges = finalize_edges(combine_partials(parts), activity_block_masks(window, CFG.block_days))
-    edges, hubs = weigh_edges(edges, TieConfig())
-    col = lambda name: edges.column(name).to_numpy()  # noqa: E731
-    sub_keys = number_keys(op.subscribers.column("msisdn"), NUMBERS)
-    graph = build_call_graph(
-        col("a"), col("b"), col("weight"), on_net_keys=sub_keys,
-        home_prefixes=tuple(op.operators["home_prefixes"]), operators=op.operators["operators"],
-        home_operator=op.operators["home_operator"], service_hub_keys=hubs, extra_keys=sub_keys,
-        events_ab=col("calls_ab") + col("sms_ab"), events_ba=col("calls_ba") + col("sms_ba"),
-        tie_arrays={"active_days": col("active_days"),
-                    "blocks": np.column_stack([col(f"days_block_{k}") for k in range(N_BLOCKS)])},
-    )
-    return World(op, graph, op.subscribers, day_number(op.as_of))
+    """The graph stage run on the synthetic operator's CDR chunks, in process, without Dask
+    (tests/worlds.py), with this module's activity blocks."""
+    w = synthetic_world(3000, 12, SEED, block_days=CFG.block_days)
+    return World(w.op, w.graph, w.op.subscribers, w.as_of_day)
 
 
 @cache
