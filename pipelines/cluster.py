@@ -49,7 +49,9 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
             threads_per_worker=cfg.threads_per_worker,
             processes=True,
             memory_limit=memory,
-            dashboard_address=None,
+            # a free port: the default 8787 may be taken by another cluster on the machine
+            # (Dask then warns on stderr, which a batch job must not print)
+            dashboard_address=":0",
             local_directory=local_directory,
             silence_logs=logging.ERROR,
         )

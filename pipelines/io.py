@@ -11,6 +11,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -235,6 +236,36 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+#: the hidden temporaries a run keeps next to its outputs: files of :func:`atomic_path`
+#: (``.NAME.XXXX.tmp``), datasets the workers are writing (``.NAME.tmp-RUNID``) and a dataset
+#: being replaced (``.NAME.old``)
+_TEMPORARY = re.compile(r"\..+(\.tmp|\.tmp-[0-9a-f]+|\.old)")
+
+
+def remove_leftovers(directory: Path) -> list[str]:
+    """Remove the temporaries an interrupted run left in an output directory; return their names.
+
+    A killed run cannot clean up after itself, so the next run into the same directory does
+    (one run per output directory at a time). Only hidden names of the forms the writers
+    here use are touched.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for name in (".edges.parquet.tmp-0a1b2c3d", ".circles.parquet.k3j4.tmp", ".keep", "circles.parquet"):
+    ...         _ = (Path(d) / name).write_text("")
+    ...     remove_leftovers(Path(d)), sorted(p.name for p in Path(d).iterdir())
+    (['.circles.parquet.k3j4.tmp', '.edges.parquet.tmp-0a1b2c3d'], ['.keep', 'circles.parquet'])
+    """
+    removed = []
+    for path in sorted(Path(directory).iterdir()):
+        if _TEMPORARY.fullmatch(path.name):
+            _remove(path)
+            removed.append(path.name)
+    return removed
+
+
 # decimals of the float columns of the contact list (money to the cent, risk to 1/10000)
 _TARGET_DECIMALS = {"churn_risk": 4, "value_at_stake": 2, "arpu": 2}
 _EXCEL_MAX_ROWS = 1_048_576  # per sheet, header included
@@ -324,11 +355,20 @@ def write_targets(targets: pd.DataFrame, csv_path: Path, xlsx_path: Path | None 
 def _write_targets_xlsx(table: pa.Table, text: list[list[str]], path: Path) -> None:
     import xlsxwriter  # only needed for the Excel copy
 
-    # constant_memory streams rows to temporary files: keep those next to the output (0700 dir)
-    book = xlsxwriter.Workbook(str(path), {
-        "constant_memory": True, "tmpdir": str(path.parent), "strings_to_numbers": False,
-        "strings_to_formulas": False, "strings_to_urls": False,
-    })
+    # constant_memory streams rows (numbers) to temporary files: keep those next to the output,
+    # in a hidden directory that a killed run leaves for remove_leftovers (xlsxwriter names
+    # them tmpXXXXXXXX, which would look like a file of the output)
+    tmpdir = tempfile.mkdtemp(prefix=".xlsx-rows.", suffix=".tmp", dir=path.parent)
+    try:
+        _write_targets_book(xlsxwriter.Workbook(str(path), {
+            "constant_memory": True, "tmpdir": tmpdir, "strings_to_numbers": False,
+            "strings_to_formulas": False, "strings_to_urls": False,
+        }), table, text)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _write_targets_book(book, table: pa.Table, text: list[list[str]]) -> None:
     header = book.add_format({"bold": True, "bottom": 1})
     number_format = {"priority": book.add_format({"num_format": "0"}),
                      "churn_risk": book.add_format({"num_format": "0.0000"}),

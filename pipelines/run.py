@@ -50,7 +50,7 @@ from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import check_usable_rows, open_cdrs, scan
 from .io import InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
-    read_previous, replace_dir, write_json, write_parquet, write_targets
+    read_previous, remove_leftovers, replace_dir, write_json, write_parquet, write_targets
 
 log = logging.getLogger("socialgraph")
 
@@ -111,6 +111,8 @@ def run_job(spec: JobSpec) -> dict:
     it propagates, so the output directory always tells what happened to the last run.
     """
     out = ensure_dir(Path(spec.out))
+    for name in remove_leftovers(out):  # a killed run could not remove its own temporaries
+        log.info("removed %s, left by an interrupted run", name)
     manifest: dict = {}
     try:
         return _run(spec, out, manifest)

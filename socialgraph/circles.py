@@ -75,8 +75,8 @@ def leiden_communities(graph: CallGraph, *, resolution: float = 1.0, seed: int =
 
     ``objective`` is ``"modularity"`` (resolution dimensionless) or ``"CPM"`` (resolution in
     weight units). The modularity returned is the weighted modularity (resolution 1) of the
-    partition found, whatever the objective. Deterministic for a seed: igraph draws from
-    Python's ``random`` module, which is seeded here and restored afterwards.
+    partition found, whatever the objective. Deterministic for a seed, in any thread: igraph
+    is given its own seeded generator for the call.
     ``initial_membership`` warm-starts from a previous partition. Isolated nodes are
     singleton communities.
 
@@ -113,16 +113,18 @@ def leiden_edges(n_nodes: int, src: np.ndarray, dst: np.ndarray, weight: np.ndar
     # a list of pairs converts ~1.7x faster than an ndarray in igraph's constructor
     g = ig.Graph(n=int(n_nodes), edges=list(zip(np.asarray(src).tolist(), np.asarray(dst).tolist())), directed=False)
     g.es["weight"] = np.asarray(weight, np.float64).tolist()
-    state = random.getstate()
+    # igraph draws from the generator set with set_random_number_generator (per thread: the
+    # module-level default is not used outside the main thread), so give it a seeded one
+    rng = random.Random(seed)
+    ig.set_random_number_generator(rng)
     try:
-        random.seed(seed)
         part = g.community_leiden(
             objective_function=objective, weights="weight", resolution=resolution,
             n_iterations=n_iterations,
             initial_membership=None if initial_membership is None else np.asarray(initial_membership).tolist(),
         )
     finally:
-        random.setstate(state)
+        ig.set_random_number_generator(random)
     membership = np.asarray(part.membership, dtype=np.int64)
     if g.ecount() == 0:
         return membership, 0.0

@@ -60,7 +60,7 @@ class RiskModel:
     features: tuple = field(default=RISK_FEATURES)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        z = ((X - self.mean) / self.std) @ self.coef + self.intercept
+        z = np.einsum("ij,j->i", (X - self.mean) / self.std, self.coef) + self.intercept
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
     def describe(self) -> dict:
@@ -97,11 +97,13 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, max_iter: int = 
     beta[0] = np.log(p0 / (1 - p0))
     penalty = np.full(Z.shape[1], l2)
     penalty[0] = 0.0
+    # einsum, not @: BLAS sums in an order that depends on its thread count, and the scores
+    # must be the same to the last bit wherever the job runs
     for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(-np.clip(Z @ beta, -40, 40)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(np.einsum("ij,j->i", Z, beta), -40, 40)))
         w = np.maximum(p * (1 - p), 1e-9)
-        grad = Z.T @ (y - p) - penalty * beta
-        hess = (Z * w[:, None]).T @ Z + np.diag(penalty)
+        grad = np.einsum("ij,i->j", Z, y - p) - penalty * beta
+        hess = np.einsum("ij,ik->jk", Z * w[:, None], Z) + np.diag(penalty)
         step = np.linalg.solve(hess, grad)
         beta += step
         if np.max(np.abs(step)) < 1e-8:
