@@ -69,7 +69,8 @@ def ensure_edges(data: Path) -> Path:
     return edges
 
 
-def load_graph(data: Path):
+def load_graph(data: Path, tie_columns: tuple[str, ...] = ()):
+    """The job's call graph of the world in ``data``; ``tie_columns`` become per-tie arrays."""
     import pyarrow.parquet as pq
 
     from socialgraph.config import NumberConfig
@@ -77,13 +78,15 @@ def load_graph(data: Path):
     from socialgraph.numbers import number_keys
 
     numbers = NumberConfig(country_code="86", national_length=11)
-    t = pq.read_table(ensure_edges(data), columns=["a", "b", "weight", "calls_ab", "calls_ba", "sms_ab", "sms_ba"])
+    t = pq.read_table(ensure_edges(data),
+                      columns=["a", "b", "weight", "calls_ab", "calls_ba", "sms_ab", "sms_ba", *tie_columns])
     subs = number_keys(pq.read_table(data / "subscribers.parquet", columns=["msisdn"]).column(0), numbers)
     col = lambda name: t.column(name).to_numpy()  # noqa: E731
     return build_call_graph(
         number_keys(t.column("a"), numbers), number_keys(t.column("b"), numbers), col("weight"),
         on_net_keys=subs, extra_keys=subs,
         events_ab=col("calls_ab") + col("sms_ab"), events_ba=col("calls_ba") + col("sms_ba"),
+        tie_arrays={name: col(name) for name in tie_columns},
     )
 
 

@@ -25,27 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from kernels import DATA, ensure_edges  # noqa: E402
-
-
-def load_graph(data: Path):
-    import pyarrow.parquet as pq
-
-    from socialgraph.config import NumberConfig
-    from socialgraph.graph import build_call_graph
-    from socialgraph.numbers import number_keys
-
-    numbers = NumberConfig(country_code="86", national_length=11)
-    t = pq.read_table(ensure_edges(data), columns=["a", "b", "weight", "calls_ab", "calls_ba", "sms_ab", "sms_ba",
-                                                   "active_days", "evening_weekend_share"])
-    subs = number_keys(pq.read_table(data / "subscribers.parquet", columns=["msisdn"]).column(0), numbers)
-    col = lambda name: t.column(name).to_numpy()  # noqa: E731
-    return build_call_graph(
-        number_keys(t.column("a"), numbers), number_keys(t.column("b"), numbers), col("weight"),
-        on_net_keys=subs, extra_keys=subs,
-        events_ab=col("calls_ab") + col("sms_ab"), events_ba=col("calls_ba") + col("sms_ba"),
-        tie_arrays={"active_days": col("active_days"), "evening_weekend_share": col("evening_weekend_share")},
-    )
+from kernels import DATA, load_graph  # noqa: E402
 
 
 def main() -> None:
@@ -60,7 +40,7 @@ def main() -> None:
     a = ap.parse_args()
     cfg = CirclesConfig()
     t0 = time.perf_counter()
-    graph = load_graph(a.data)
+    graph = load_graph(a.data, ("active_days", "evening_weekend_share"))
     print(f"graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} ties (loaded in {time.perf_counter() - t0:.1f} s)")
     family = family_tie_mask(graph, cfg)
     social = ~family & (graph.entry["active_days"] >= cfg.social_min_days)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import stat
 import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,22 +13,13 @@ import pytest
 
 from conftest import AS_OF, COUNTRY_CODE, LOOKBACK, NATIONAL_LENGTH, make_random_cdr, write_partition_files
 from reference import assert_edges_equal_reference, reference_edges, reference_quality
+from scripts import console_script
 
 CONTRACT_EDGE_COLUMNS = ["a", "b", "calls", "sms", "duration_s", "active_days", "reciprocal", "weight"]
 
 
-def _script() -> str:
-    exe = Path(sys.executable).parent / "socialgraph"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("socialgraph")
-    if not found:
-        pytest.skip("the socialgraph console script is not installed")
-    return found
-
-
 def _run(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([_script(), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([console_script("socialgraph"), *map(str, args)], cwd=cwd, capture_output=True, text=True,
                           timeout=180, stdin=subprocess.DEVNULL)
 
 

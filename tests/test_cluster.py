@@ -5,9 +5,7 @@ outputs identical to the embedded local cluster on the same input."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,25 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.synth_io import write_synthetic
+from scripts import console_script
 from socialgraph.synth import SynthConfig
 
 COMPARED = ["subscribers_scored.parquet", "circles.parquet", "circle_members.parquet",
             "number_changes.parquet", "nodes.parquet"]
-
-
-def _dask_cli() -> str:
-    exe = Path(sys.executable).with_name("dask")
-    if not exe.exists():
-        found = shutil.which("dask")
-        if not found:
-            pytest.skip("the dask command line is not installed")
-        return found
-    return str(exe)
-
-
-def _socialgraph() -> str:
-    exe = Path(sys.executable).with_name("socialgraph")
-    return str(exe) if exe.exists() else shutil.which("socialgraph")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +25,7 @@ def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
     sched_file = root / "scheduler.json"
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    procs = [subprocess.Popen([_dask_cli(), "scheduler", "--host", "127.0.0.1", "--port", "0",
+    procs = [subprocess.Popen([console_script("dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--no-dashboard", "--scheduler-file", str(sched_file)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
     try:
@@ -51,7 +35,7 @@ def cluster(tmp_path_factory):
         assert sched_file.exists(), "the scheduler did not start"
         for _ in range(2):
             procs.append(subprocess.Popen(
-                [_dask_cli(), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1", "--nthreads", "1",
+                [console_script("dask"), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1", "--nthreads", "1",
                  "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "2GiB",
                  "--local-directory", str(root / "workers")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
@@ -79,7 +63,7 @@ def world(tmp_path_factory):
 
 
 def _run(world: Path, out: Path, *extra: str) -> None:
-    proc = subprocess.run([_socialgraph(), "run", "--cdr", str(world / "cdr"),
+    proc = subprocess.run([console_script("socialgraph"), "run", "--cdr", str(world / "cdr"),
                            "--subscribers", str(world / "subscribers.parquet"),
                            "--operators", str(world / "operators.yaml"), "--config", str(world / "job.yaml"),
                            "--out", str(out), *extra],

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,15 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.synth_io import write_synthetic
+from scripts import console_script
 from socialgraph.synth import SynthConfig
 
 KEY = "test-key-0123456789-abcdef"
 LONG_DIGITS = re.compile(r"\d{11,}")
-
-
-def _cli() -> str:
-    exe = Path(sys.executable).with_name("socialgraph")
-    return str(exe) if exe.exists() else shutil.which("socialgraph")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +32,7 @@ def _run(world: Path, out: Path, *extra: str, key: str | None = None) -> subproc
     env = {k: v for k, v in os.environ.items() if k != "SOCIALGRAPH_PSEUDONYM_KEY"}
     if key is not None:
         env["SOCIALGRAPH_PSEUDONYM_KEY"] = key
-    return subprocess.run([_cli(), "run", "--cdr", str(world / "cdr"), "--subscribers", str(world / "subscribers.parquet"),
+    return subprocess.run([console_script("socialgraph"), "run", "--cdr", str(world / "cdr"), "--subscribers", str(world / "subscribers.parquet"),
                            "--operators", str(world / "operators.yaml"), "--config", str(world / "job.yaml"),
                            "--out", str(out), "--verbose", "--no-progress", *extra],
                           capture_output=True, text=True, env=env, timeout=600, stdin=subprocess.DEVNULL)
