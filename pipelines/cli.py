@@ -109,10 +109,16 @@ def main():
                    "instead of stopping.")
 @click.option("--pseudonymise", is_flag=True, default=False,
               help="Keyed pseudonyms (HMAC, key in $SOCIALGRAPH_PSEUDONYM_KEY) instead of numbers in every output but targets.csv.")
+@click.option("--resume", is_flag=True,
+              help="Reuse the saved result of every stage whose inputs, config and code are unchanged since an "
+                   "earlier run into OUT (finished or killed); re-run the rest.")
+@click.option("--checkpoints/--no-checkpoints", default=None,
+              help="Save each stage's result under OUT/.checkpoints for a later --resume (default: yes, unless "
+                   "--pseudonymise: checkpoints hold numbers); --no-checkpoints also removes old ones.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_guarded
 def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, scheduler, max_contacts, previous,
-        skip_bad_files, pseudonymise, progress):
+        skip_bad_files, pseudonymise, resume, checkpoints, progress):
     """Run the batch job: read CDRs, build the call graph, write the outputs under OUT."""
     from .run import JobSpec, run_job
 
@@ -125,8 +131,12 @@ def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, sch
         cdr=cdr, subscribers=subscribers, operators=operators, out=out, as_of=as_of,
         lookback_days=lookback_days, scheduler=scheduler, config=cfg, progress=progress,
         max_contacts=max_contacts, previous=previous, skip_bad_files=skip_bad_files,
+        resume=resume, checkpoints=checkpoints,
     ))
     rows = manifest["rows"]
+    resumed = [s["name"] for s in manifest["stages"] if s.get("resumed")]
+    if resumed:
+        click.echo(f"socialgraph: resumed (inputs, config and code unchanged): {', '.join(resumed)}", err=True)
     click.echo(
         f"socialgraph: done: {rows['cdr_in']:,} CDR rows in, {rows['cdr_used']:,} used, "
         f"{rows['cdr_quarantined']:,} quarantined; {rows['edges']:,} ties -> {Path(out).resolve()}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import platform
 import shutil
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from socialgraph.backtest import backtest
 from socialgraph.circles import circle_members
@@ -45,11 +47,12 @@ from socialgraph.subscribers import day_number, subscriber_quality, subscribers_
 from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
+from .checkpoints import Checkpoints, link_tree, stage_fingerprints
 from .cluster import dask_client, make_compute, total_threads
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import check_usable_rows, open_cdrs, scan
-from .io import InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
+from .io import FILE_MODE, InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, remove_leftovers, replace_dir, write_json, write_parquet, write_targets
 
 log = logging.getLogger("socialgraph")
@@ -75,6 +78,10 @@ class JobSpec:
     max_contacts: int | None = None
     previous: str | None = None
     skip_bad_files: bool = False  # skip (and count) unreadable CDR files instead of failing
+    resume: bool = False  # load the saved result of every stage whose fingerprint is unchanged
+    # save each stage's result under OUT/.checkpoints for --resume; None: yes, unless the run
+    # pseudonymises (checkpoints hold numbers, and such an output directory is meant to hold none)
+    checkpoints: bool | None = None
 
 
 @dataclass
@@ -89,9 +96,10 @@ class StageLog:
         yield rec
         rec["seconds"] = round(time.perf_counter() - t0, 3)
         self.stages.append(rec)
-        extra = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
-                          for k, v in rec.items() if k not in ("name", "seconds"))
-        log.info("stage %s done in %.1f s%s", name, rec["seconds"], f" ({extra})" if extra else "")
+        extra = ", ".join(f"{k}={v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k}={v}"
+                          for k, v in rec.items() if k not in ("name", "seconds", "resumed"))
+        how = "resumed from its checkpoint" if rec.get("resumed") else "done"
+        log.info("stage %s %s in %.1f s%s", name, how, rec["seconds"], f" ({extra})" if extra else "")
 
 
 def versions() -> dict:
@@ -176,45 +184,76 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
                                  f"and the same key in ${cfg.privacy.key_env} to continue its circles")
             manifest["inputs"]["previous"] = {"path": str(spec.previous), "as_of": previous["as_of"]}
 
-    with dask_client(spec.scheduler, cfg.cluster, local_directory=None) as client:
-        compute = make_compute(client, spec.progress)
-        with stages.stage("scan") as st:
-            now = dt.datetime.now(dt.timezone.utc)
-            max_ts, dup_ids = scan(source, compute, need_max_ts=spec.as_of is None, now=now)
-            st["duplicated_ids"] = int(dup_ids.size)
-        as_of = spec.as_of
-        if as_of is None:
-            if max_ts is None:
-                raise InputError(f"{spec.cdr}: no CDR row has a usable start_time; give --as-of")
-            last = dt.datetime.fromtimestamp(max_ts, dt.timezone.utc).date()
-            as_of = last + dt.timedelta(days=1)
-        window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
-        manifest["window"] = {"as_of": as_of.isoformat(), "start": window.start_date.isoformat(),
-                              "lookback_days": window.lookback_days, "timezone": window.timezone}
+    fps = stage_fingerprints(cfg=cfg, cdr=spec.cdr, subscribers=spec.subscribers, operators=spec.operators,
+                             as_of=spec.as_of, skip_bad_files=spec.skip_bad_files, previous=spec.previous,
+                             secret=secret)
+    manifest["fingerprints"] = fps
+    keep = spec.checkpoints if spec.checkpoints is not None else secret is None
+    ck = Checkpoints(out, fps, keep=keep, resume=spec.resume, run_id=manifest["run_id"])
 
-        # Workers write the quarantine and edge datasets into hidden directories; they are
-        # renamed into place only when the whole stage has succeeded.
-        tag = manifest["run_id"][:8]
-        qtmp = out / f".{catalog.QUARANTINE}.tmp-{tag}" if cfg.ingest.quarantine else None
-        etmp = out / f".{catalog.EDGES}.tmp-{tag}"
+    # Workers write the quarantine and edge datasets into hidden directories; they are
+    # renamed into place only when the whole job has succeeded.
+    tag = manifest["run_id"][:8]
+    qtmp = out / f".{catalog.QUARANTINE}.tmp-{tag}" if cfg.ingest.quarantine else None
+    etmp = out / f".{catalog.EDGES}.tmp-{tag}"
+    for d in (qtmp, etmp):
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
+    saved = ck.load("graph")
+    if saved is not None:  # --resume: the tie table of an earlier run with the same inputs
+        with stages.stage("graph") as st:
+            st["resumed"] = True
+            for name, d in ((catalog.EDGES, etmp), (catalog.QUARANTINE, qtmp)):
+                if d is not None and (ck.path("graph") / name).exists():
+                    link_tree(ck.path("graph") / name, d)
+                elif d is not None:
+                    ensure_dir(d)
+            edges = pq.read_table(ck.path("graph") / "ties.parquet")
+            hub_keys, quality, as_of = saved["hub_keys"], saved["quality"], saved["as_of"]
+            st["rows_in"], st["rows_used"] = quality["rows_in"], quality["rows_used"]
+            n_edges = st["edges"] = edges.num_rows
+        window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
+    else:
         for d in (qtmp, etmp):
             if d is not None:
-                shutil.rmtree(d, ignore_errors=True)
                 ensure_dir(d)
-        n_buckets = default_buckets(cfg, total_threads(client))
-        with stages.stage("graph") as st:
-            edges, hub_keys, quality = build_graph_edges(
-                source, window, cfg, dup_ids, compute, n_buckets,
-                None if qtmp is None else str(qtmp), str(etmp), balance_keys=sub_keys, secret=secret)
-            st["rows_in"] = quality["rows_in"]
-            st["rows_used"] = quality["rows_used"]
-            n_edges = st["edges"] = edges.num_rows
-            st["service_hubs"] = int(hub_keys.size)
+        with dask_client(spec.scheduler, cfg.cluster, local_directory=None) as client:
+            compute = make_compute(client, spec.progress)
+            with stages.stage("scan") as st:
+                now = dt.datetime.now(dt.timezone.utc)
+                max_ts, dup_ids = scan(source, compute, need_max_ts=spec.as_of is None, now=now)
+                st["duplicated_ids"] = int(dup_ids.size)
+            as_of = spec.as_of
+            if as_of is None:
+                if max_ts is None:
+                    raise InputError(f"{spec.cdr}: no CDR row has a usable start_time; give --as-of")
+                last = dt.datetime.fromtimestamp(max_ts, dt.timezone.utc).date()
+                as_of = last + dt.timedelta(days=1)
+            window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
+            n_buckets = default_buckets(cfg, total_threads(client))
+            with stages.stage("graph") as st:
+                edges, hub_keys, quality = build_graph_edges(
+                    source, window, cfg, dup_ids, compute, n_buckets,
+                    None if qtmp is None else str(qtmp), str(etmp), balance_keys=sub_keys, secret=secret)
+                st["rows_in"] = quality["rows_in"]
+                st["rows_used"] = quality["rows_used"]
+                n_edges = st["edges"] = edges.num_rows
+                st["service_hubs"] = int(hub_keys.size)
+    manifest["window"] = {"as_of": as_of.isoformat(), "start": window.start_date.isoformat(),
+                          "lookback_days": window.lookback_days, "timezone": window.timezone}
 
     if not quality["balanced"]:  # a bug, never bad input: refuse to publish
         raise RuntimeError(f"row accounting does not balance: {quality}")
     manifest["inputs"]["cdr"]["skipped_files"] = quality["skipped_files"]
     check_usable_rows(quality, window, spec.cdr)  # no usable row: a wrong --as-of, not an empty run
+    if ck.keep and saved is None:
+        with ck.saving("graph") as staged:
+            pq.write_table(edges, staged / "ties.parquet", compression="zstd")
+            os.chmod(staged / "ties.parquet", FILE_MODE)
+            for name, d in ((catalog.EDGES, etmp), (catalog.QUARANTINE, qtmp)):
+                if d is not None:
+                    link_tree(d, staged / name)
+            ck.save("graph", {"hub_keys": hub_keys, "quality": quality, "as_of": as_of}, staged)
 
     with stages.stage("call_graph") as st:
         graph = build_call_graph(
@@ -238,58 +277,75 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         st["graph_edges"] = graph.n_edges
 
     with stages.stage("scores") as st:
-        scored, risk_model = score_subscribers(graph, subscribers, day_number(as_of), cfg.scoring)
-        manifest["churn_risk_model"] = risk_model
+        saved = ck.load("scores")
+        if saved is None:
+            saved = dict(zip(("scored", "risk_model"), score_subscribers(graph, subscribers, day_number(as_of),
+                                                                         cfg.scoring)))
+            ck.save("scores", saved)
+        else:
+            st["resumed"] = True
+        scored = saved["scored"]
+        manifest["churn_risk_model"] = saved["risk_model"]
         st["scored"] = len(scored)
 
     as_of_day = day_number(as_of)
     with stages.stage("number_changes") as st:
-        changes = detect_number_changes(graph, subscribers, as_of_day, cfg.number_changes,
-                                        since_day=day_number(window.start_date))
+        changes = ck.load("number_changes")
+        if changes is None:
+            changes = detect_number_changes(graph, subscribers, as_of_day, cfg.number_changes,
+                                            since_day=day_number(window.start_date))
+            ck.save("number_changes", changes)
+        else:
+            st["resumed"] = True
         st["reentries"] = int((changes["kind"] == "reentry").sum())
         st["ports"] = int((changes["kind"] == "port").sum())
 
     with stages.stage("circles") as st:
-        if previous is not None and "key" not in previous["members"]:
-            previous["members"] = keys_from_pseudonyms(previous["members"], graph.keys, secret)
-        members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles,
-                                              previous=None if previous is None else previous["members"])
-        lineage, churned_before = None, None
-        if previous is not None:  # stable ids: continue the previous run's circles
-            members, lineage = match_circles(members, previous["members"], cfg.circles.match_jaccard)
-            members = members.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True)
-            churned_before = previous_churn(previous["circles"], lineage)
-            circle_info["lineage"] = lineage["event"].value_counts().to_dict()
-        circles, members = circle_contagion(
-            members, subscribers, as_of_day, cfg.contagion,
-            reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
-            port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
-            competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
-            previous_churned=churned_before,
-        )
-        circle_info["flagged"] = int(circles["contagion"].sum())
-        circle_info["tested"] = int(circles["p_value"].notna().sum())
-        manifest["circles"] = circle_info
+        saved = ck.load("circles")
+        if saved is None:
+            saved = _circles_stage(graph, subscribers, as_of_day, cfg, previous, secret, changes, scored)
+            ck.save("circles", saved)
+        else:
+            st["resumed"] = True
+        circles, members, lineage = saved["circles"], saved["members"], saved["lineage"]
+        manifest["circles"] = circle_info = saved["info"]
         st["circles"] = len(circles)
         st["flagged"] = circle_info["flagged"]
 
     with stages.stage("offers") as st:
-        targets = build_targets(circles, members, scored, subscribers, changes, cfg.offers)
-        targets = mark_previous_targets(targets, None if previous is None else previous["targets"])
-        history = carry_history(None if previous is None else previous["history"], lineage,
-                                history_rows(circles, targets, as_of_day))
+        saved = ck.load("offers")
+        if saved is None:
+            targets = build_targets(circles, members, scored, subscribers, changes, cfg.offers)
+            targets = mark_previous_targets(targets, None if previous is None else previous["targets"])
+            history = carry_history(None if previous is None else previous["history"], lineage,
+                                    history_rows(circles, targets, as_of_day))
+            ck.save("offers", {"targets": targets, "history": history})
+        else:
+            st["resumed"] = True
+            targets, history = saved["targets"], saved["history"]
         st["targets"] = len(targets)
 
     with stages.stage("backtest") as st:
         # churn after as-of known to the subscriber table: score this run's lists against it
-        bt = backtest(subscribers, scored, targets, members, circles, as_of_day, cfg.backtest.horizon_days)
-        manifest["backtest"] = bt
+        saved = ck.load("backtest")
+        if saved is None:
+            saved = {"backtest": backtest(subscribers, scored, targets, members, circles, as_of_day,
+                                          cfg.backtest.horizon_days)}
+            ck.save("backtest", saved)
+        else:
+            st["resumed"] = True
+        manifest["backtest"] = bt = saved["backtest"]
         st["available"] = bt is not None
 
     with stages.stage("report") as st:
-        page = render_report(report_inputs(
-            graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
-            window_start_day=day_number(window.start_date), backtest=bt, history=history))
+        page = ck.load("report")
+        if page is None:
+            page = render_report(report_inputs(
+                graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
+                window_start_day=day_number(window.start_date), backtest=bt, history=history))
+            ck.save("report", page)
+        else:
+            st["resumed"] = True
         st["bytes"] = len(page.encode("utf-8"))
 
     with stages.stage("write") as st:
@@ -328,7 +384,33 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     manifest["status"] = "complete"
     write_json(manifest, out / catalog.MANIFEST)
+    ck.prune()
     return manifest
+
+
+def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous: dict | None,
+                   secret: bytes | None, changes: pd.DataFrame, scored: pd.DataFrame) -> dict:
+    """Circles (continuing the previous run's ids when given) and their contagion test."""
+    if previous is not None and "key" not in previous["members"]:
+        previous["members"] = keys_from_pseudonyms(previous["members"], graph.keys, secret)
+    members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles,
+                                          previous=None if previous is None else previous["members"])
+    lineage, churned_before = None, None
+    if previous is not None:  # stable ids: continue the previous run's circles
+        members, lineage = match_circles(members, previous["members"], cfg.circles.match_jaccard)
+        members = members.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True)
+        churned_before = previous_churn(previous["circles"], lineage)
+        circle_info["lineage"] = lineage["event"].value_counts().to_dict()
+    circles, members = circle_contagion(
+        members, subscribers, as_of_day, cfg.contagion,
+        reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
+        port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
+        competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
+        previous_churned=churned_before,
+    )
+    circle_info["flagged"] = int(circles["contagion"].sum())
+    circle_info["tested"] = int(circles["p_value"].notna().sum())
+    return {"circles": circles, "members": members, "lineage": lineage, "info": circle_info}
 
 
 def pseudonym_secret(cfg: JobConfig) -> bytes | None:

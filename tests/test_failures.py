@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pipelines.checkpoints import CHECKPOINTS, SAVED
 from pipelines.io import remove_leftovers
 from pipelines.synth_io import write_synthetic
 from socialgraph.synth import COUNTRY_CODE, NATIONAL_LENGTH, SynthConfig
@@ -94,7 +95,8 @@ def _visible(root: Path) -> dict[str, Path]:
 
 
 def _hidden(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob(".*"))
+    """Hidden temporaries (the stage checkpoints kept for --resume are not temporaries)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob(".*") if p.relative_to(root) != Path(CHECKPOINTS))
 
 
 def _report_text(path: Path) -> list[str]:
@@ -292,7 +294,11 @@ def test_killing_the_job_leaves_whole_files_and_a_rerun_finishes(world, referenc
             assert "report.html" in present and "quality.json" not in present, \
                 f"the kill did not land in the middle of the write stage: {present}"
 
-    _run_cli(world, out)
+    # the rerun resumes from the checkpoints the killed runs finished (the last kill landed in
+    # the write stage, after every stage had saved its result)
+    _run_cli(world, out, "--resume")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert {s["name"] for s in manifest["stages"] if s.get("resumed")} == set(SAVED)
     _assert_outputs_equal(ref, out)
     assert _hidden(out) == [], "temporaries of the killed runs are left"
 

@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.synth_io import write_synthetic
 from scripts import console_script
-from socialgraph.synth import SynthConfig
+from socialgraph.synth import NATIONAL_LENGTH, SynthConfig
 
 KEY = "test-key-0123456789-abcdef"
 LONG_DIGITS = re.compile(r"\d{11,}")
@@ -99,3 +99,28 @@ def test_pseudonymise_without_a_key_is_one_line_naming_the_variable(world, tmp_p
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "SOCIALGRAPH_PSEUDONYM_KEY" in lines[0]
+
+
+def test_no_dnd_subscriber_on_the_contact_list_of_a_real_run(tmp_path):
+    root = tmp_path / "world"
+    write_synthetic(root, SynthConfig(n_subscribers=2500, weeks=8, seed=21))
+    # a lenient FDR flags many circles of this small world, dnd members among them
+    cfg = tmp_path / "lenient.yaml"
+    cfg.write_text((root / "job.yaml").read_text(encoding="utf-8") + "\ncontagion:\n  fdr: 0.5\n", encoding="utf-8")
+    out = tmp_path / "dnd"
+    proc = _run(root, out, "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+
+    def tail(v: str) -> str:  # the national number, whatever the format
+        return re.sub(r"\D", "", v)[-NATIONAL_LENGTH:]
+
+    subs = pq.read_table(root / "subscribers.parquet").to_pandas()
+    dnd = {tail(m) for m in subs.loc[subs["dnd"], "msisdn"]}
+    circles = pq.read_table(out / "circles.parquet").to_pandas()
+    members = pq.read_table(out / "circle_members.parquet").to_pandas()
+    flagged = members[members["circle_id"].isin(circles.loc[circles["contagion"], "circle_id"])]
+    assert dnd & {tail(m) for m in flagged["msisdn"]}, "no dnd subscriber in a flagged circle: nothing to test"
+    lines = (out / "targets.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) > 10
+    listed = {tail(v) for line in lines[1:] for v in re.findall(r"\+?\d{8,}", line)}
+    assert not dnd & listed, "a dnd subscriber is on the contact list"
