@@ -84,7 +84,10 @@ def file_fingerprint(path: str | None, parquet: bool = True) -> object:
     for f in files:
         info = fs.info(f)
         changed = next((info[k] for k in ("mtime", "LastModified", "updated", "ETag", "etag") if k in info), None)
-        out.append([f, info.get("size"), str(changed)])
+        name = info.get("name", f)
+        if "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
+            name = os.path.realpath(name)  # the same file through another path or a symlink
+        out.append([name, info.get("size"), str(changed)])
     return out
 
 

@@ -9,8 +9,10 @@ import contextlib
 import logging
 import os
 import sys
+import uuid
 
 import dask
+import numpy as np
 import psutil
 from distributed import Client, LocalCluster, as_completed, progress
 
@@ -111,3 +113,69 @@ def make_compute(client: Client, show_progress: bool | None = None):
         return tuple(out)
 
     return compute
+
+
+#: task arguments larger than this are scattered to the workers first rather than sent inside
+#: the task (Dask warns about, and the scheduler copies, large task payloads)
+_SCATTER_BYTES = 1 << 20
+
+
+def make_task_map(client: Client, show_progress: bool | None = None, label: str = ""):
+    """A ``map_tasks(fn, tasks, costs) -> results`` running each ``fn(*task)`` on the workers.
+
+    The engine's batched steps (Leiden on batches of components) take such a function, so
+    they stay free of Dask. Tasks are started costliest first (a long task started last would
+    leave the other workers idle at the end); results come back in task order. A worker lost
+    mid-task has its task re-run elsewhere by the scheduler.
+    """
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+
+    def map_tasks(fn, tasks: list[tuple], costs: list[float]) -> list:
+        order = sorted(range(len(tasks)), key=lambda i: (-costs[i], i))
+        tag = uuid.uuid4().hex[:8]
+        futures = {}
+        for rank, i in enumerate(order):
+            args = [client.scatter(a, direct=False) if isinstance(a, np.ndarray) and a.nbytes > _SCATTER_BYTES else a
+                    for a in tasks[i]]
+            futures[i] = client.submit(fn, *args, key=f"{getattr(fn, '__name__', 'task')}-{tag}-{i}",
+                                       priority=len(order) - rank, pure=False)
+        if show_progress and futures:
+            print(f"[socialgraph] {label}", file=sys.stderr)
+            progress(list(futures.values()))
+            print(file=sys.stderr)
+        index = {f.key: i for i, f in futures.items()}
+        results = [None] * len(tasks)
+        for fut, value in as_completed(list(futures.values()), with_results=True):
+            results[index[fut.key]] = value
+            fut.release()
+        return results
+
+    return map_tasks
+
+
+class LazyClient:
+    """The job's Dask client, started on first use and closed by :meth:`close`.
+
+    A run resumed past the graph stage, or whose circles fit one Leiden batch, starts no
+    cluster at all."""
+
+    def __init__(self, scheduler: str | None, cfg: ClusterConfig):
+        self.scheduler, self.cfg = scheduler, cfg
+        self._stack = contextlib.ExitStack()
+        self._client: Client | None = None
+
+    def get(self) -> Client:
+        if self._client is None:
+            self._client = self._stack.enter_context(dask_client(self.scheduler, self.cfg, local_directory=None))
+        return self._client
+
+    def close(self) -> None:
+        self._client = None
+        self._stack.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

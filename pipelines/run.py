@@ -15,7 +15,7 @@ import platform
 import shutil
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from socialgraph.backtest import backtest
-from socialgraph.circles import circle_members
+from socialgraph.circles import circle_members, serial_map
 from socialgraph.config import JobConfig
 from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph
@@ -48,7 +48,7 @@ from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
 from .checkpoints import Checkpoints, link_tree, stage_fingerprints
-from .cluster import dask_client, make_compute, total_threads
+from .cluster import LazyClient, make_compute, make_task_map, total_threads
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import check_usable_rows, open_cdrs, scan
@@ -123,7 +123,8 @@ def run_job(spec: JobSpec) -> dict:
         log.info("removed %s, left by an interrupted run", name)
     manifest: dict = {}
     try:
-        return _run(spec, out, manifest)
+        with LazyClient(spec.scheduler, spec.config.cluster) as clients:
+            return _run(spec, out, manifest, clients)
     except BaseException as e:
         if manifest.get("run_id"):  # datasets the failed run had started: never leave them half-done
             for tmp in out.glob(f".*.tmp-{manifest['run_id'][:8]}"):
@@ -136,7 +137,7 @@ def run_job(spec: JobSpec) -> dict:
         raise
 
 
-def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
+def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     cfg = spec.config
     if spec.lookback_days is not None:
         cfg = replace(cfg, window=replace(cfg.window, lookback_days=spec.lookback_days))
@@ -217,7 +218,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         for d in (qtmp, etmp):
             if d is not None:
                 ensure_dir(d)
-        with dask_client(spec.scheduler, cfg.cluster, local_directory=None) as client:
+        with nullcontext(clients.get()) as client:
             compute = make_compute(client, spec.progress)
             with stages.stage("scan") as st:
                 now = dt.datetime.now(dt.timezone.utc)
@@ -303,7 +304,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     with stages.stage("circles") as st:
         saved = ck.load("circles")
         if saved is None:
-            saved = _circles_stage(graph, subscribers, as_of_day, cfg, previous, secret, changes, scored)
+            saved = _circles_stage(graph, subscribers, as_of_day, cfg, previous, secret, changes, scored,
+                                   _leiden_map(clients, spec.progress))
             ck.save("circles", saved)
         else:
             st["resumed"] = True
@@ -311,6 +313,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
         manifest["circles"] = circle_info = saved["info"]
         st["circles"] = len(circles)
         st["flagged"] = circle_info["flagged"]
+    clients.close()  # the workers' memory back to the machine for the rest
 
     with stages.stage("offers") as st:
         saved = ck.load("offers")
@@ -388,13 +391,24 @@ def _run(spec: JobSpec, out: Path, manifest: dict) -> dict:
     return manifest
 
 
+def _leiden_map(clients: LazyClient, progress: bool | None):
+    """Leiden batches run on the Dask workers, side by side; a layer of one batch (a small
+    graph) runs here rather than start a cluster for it. Either way, the same circles."""
+    def map_tasks(fn, tasks, costs):
+        if len(tasks) < 2:
+            return serial_map(fn, tasks, costs)
+        return make_task_map(clients.get(), progress, label="find circles")(fn, tasks, costs)
+    return map_tasks
+
+
 def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous: dict | None,
-                   secret: bytes | None, changes: pd.DataFrame, scored: pd.DataFrame) -> dict:
+                   secret: bytes | None, changes: pd.DataFrame, scored: pd.DataFrame, map_tasks) -> dict:
     """Circles (continuing the previous run's ids when given) and their contagion test."""
     if previous is not None and "key" not in previous["members"]:
         previous["members"] = keys_from_pseudonyms(previous["members"], graph.keys, secret)
     members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles,
-                                          previous=None if previous is None else previous["members"])
+                                          previous=None if previous is None else previous["members"],
+                                          map_tasks=map_tasks)
     lineage, churned_before = None, None
     if previous is not None:  # stable ids: continue the previous run's circles
         members, lineage = match_circles(members, previous["members"], cfg.circles.match_jaccard)

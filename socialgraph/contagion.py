@@ -77,19 +77,30 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray]) -> np.
     ([0.0001, 1.0, 1.0], [0.0003, 1.0, 1.0])
     """
     p = np.asarray(p_values, np.float64)
-    if p.ndim != 1 or len(supports) != p.size:
-        raise ValueError(f"discrete_bh_qvalues: need one support per p-value, got {len(supports)} "
+    if isinstance(supports, tuple):  # (all supports one after the other, offsets): no per-test arrays
+        flat, ptr = np.asarray(supports[0], np.float64), np.asarray(supports[1], np.int64)
+    else:
+        flat = np.concatenate([np.asarray(s, np.float64) for s in supports]) if len(supports) else np.zeros(0)
+        ptr = np.zeros(len(supports) + 1, np.int64)
+        np.cumsum([len(s) for s in supports], out=ptr[1:])
+    if p.ndim != 1 or ptr.size - 1 != p.size:
+        raise ValueError(f"discrete_bh_qvalues: need one support per p-value, got {ptr.size - 1} "
                          f"supports for {p.size} p-values")
     if np.any((p < 0) | (p > 1)):
         raise ValueError("discrete_bh_qvalues: p-values must be in [0, 1]")
     q = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    tested = [np.asarray(s, np.float64) for s, t in zip(supports, ok) if t]
-    if not tested:
+    if not ok.any():
         return q
-    values = np.concatenate([np.sort(s) for s in tested])
-    # F_j jumps at each attainable value a by (a - the next smaller attainable value)
-    steps = np.concatenate([np.diff(np.sort(s), prepend=0.0) for s in tested])
+    test = np.repeat(np.arange(p.size), np.diff(ptr))
+    keep = ok[test]
+    test, flat = test[keep], flat[keep]
+    # each test's support in ascending order; F_j jumps at each attainable value a by
+    # (a - the next smaller attainable value of the same test)
+    by = np.lexsort((flat, test))
+    values, test = flat[by], test[by]
+    first = np.r_[True, test[1:] != test[:-1]]
+    steps = values - np.where(first, 0.0, np.r_[0.0, values[:-1]])
     order = np.argsort(values, kind="stable")
     values, cum = values[order], np.cumsum(steps[order])
     pv = p[ok]
@@ -163,6 +174,12 @@ def excess_tails(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray) -> 
     >>> p.round(4).tolist(), [s.round(4).tolist() for s in sup]
     ([0.01, 1.0], [[1.0, 0.19, 0.01], [1.0, 0.5]])
     """
+    p, tails, ptr = _excess_tails_flat(sizes, probs, observed)
+    return p, (np.split(tails, ptr[1:-1]) if p.size else [])
+
+
+def _excess_tails_flat(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray):
+    """:func:`excess_tails` with the supports one after the other: ``(p, tails, offsets)``."""
     sizes = np.asarray(sizes, np.int64)
     probs = np.ascontiguousarray(probs, np.float64)
     observed = np.ascontiguousarray(observed, np.int64)
@@ -174,10 +191,9 @@ def excess_tails(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray) -> 
     np.cumsum(sizes, out=ptr[1:])
     tails = np.empty(probs.size + sizes.size)
     out = np.empty(sizes.size)
-    if sizes.size == 0:  # np.split would still return one (empty) piece
-        return out, []
-    _excess_tails(ptr, probs, observed, tails, out)
-    return out, np.split(tails, (ptr + np.arange(ptr.size))[1:-1])
+    if sizes.size:
+        _excess_tails(ptr, probs, observed, tails, out)
+    return out, tails, ptr + np.arange(ptr.size)
 
 
 def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
@@ -287,7 +303,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     sel = sel[np.argsort(codes[sel], kind="stable")]
     counts = np.bincount(codes[sel], minlength=len(circles))
     probs = np.clip(baseline[sel], 0.0, 1.0)
-    p, supports = excess_tails(counts, probs, circles["churned_recent"].to_numpy(np.int64))
+    p, tails, tail_ptr = _excess_tails_flat(counts, probs, circles["churned_recent"].to_numpy(np.int64))
     # A circle with fewer tested members than ``min_churned`` can never be flagged; leaving it
     # out of the multiple-testing count is valid (the exclusion depends only on who was active
     # at the window start, not on the outcome: Tarone's argument) and keeps power for the rest.
@@ -295,7 +311,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     circles["expected_churn"] = np.bincount(codes[sel], weights=probs, minlength=len(circles))
     circles["p_value"] = p
     circles["q_bh"] = bh_qvalues(p)
-    circles["q_discrete"] = discrete_bh_qvalues(p, supports)
+    circles["q_discrete"] = discrete_bh_qvalues(p, (tails, tail_ptr))
     circles["q_value"] = circles["q_discrete" if cfg.method == "discrete_bh" else "q_bh"]
     recent_or_rising = (circles["churned_last_days"] > 0) | (circles["churned_second_half"] > circles["churned_first_half"])
     # across runs: more churn than the previous run saw in the same (continuing) circle

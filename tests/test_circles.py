@@ -388,3 +388,138 @@ def test_inferred_family_circles_are_mostly_one_household():
     assert top_share.size > 500
     assert mostly_one >= 0.85
     assert top_share.mean() >= 0.85
+
+
+# -- Leiden in batches of whole components ------------------------------------------------------
+
+
+def _random_forest_of_groups(seed: int, n_groups: int = 300):
+    """Many small dense groups, a few chained together by weak ties: a family layer in miniature."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 7, n_groups)
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    src, dst = [], []
+    for g in range(n_groups):
+        nodes = np.arange(start[g], start[g + 1])
+        for i in range(nodes.size):
+            for j in range(i + 1, nodes.size):
+                if rng.random() < 0.8:
+                    src.append(nodes[i]), dst.append(nodes[j])
+        if g and rng.random() < 0.2:  # a weak tie to the previous group
+            src.append(start[g - 1]), dst.append(start[g])
+    n = int(start[-1])
+    src, dst = np.array(src, np.int64), np.array(dst, np.int64)
+    w = np.where(rng.random(src.size) < 0.9, rng.uniform(1.5, 6.0, src.size), rng.uniform(0.1, 0.5, src.size))
+    return n, src, dst, w
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_leiden_batches_hold_whole_components_in_order(seed):
+    import networkx as nx
+
+    from socialgraph.circles import leiden_batches
+
+    n, src, dst, _ = _random_forest_of_groups(seed)
+    for batch_edges in (1, 7, 50, 10**9):
+        batch, ties = leiden_batches(n, src, dst, batch_edges)
+        g = nx.Graph()
+        g.add_nodes_from(range(n))
+        g.add_edges_from(zip(src.tolist(), dst.tolist()))
+        comps = sorted((sorted(c) for c in nx.connected_components(g)), key=lambda c: c[0])
+        for c in comps:
+            assert len(set(batch[c])) == 1, "a component was split between batches"
+        # consecutive components (by lowest node) fill consecutive batches
+        first_batch = [batch[c[0]] for c in comps]
+        assert first_batch == sorted(first_batch) and set(first_batch) == set(range(ties.size))
+        assert ties.tolist() == np.bincount(batch[src], minlength=ties.size).tolist()
+        if batch_edges < 10**9:
+            # a batch starts where the ties before it reach a multiple of batch_edges
+            before = np.cumsum(ties) - ties
+            assert (np.diff(before // batch_edges) >= 1).all()
+        else:
+            assert ties.size == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_partition_modularity_is_igraphs(seed):
+    import igraph as ig
+
+    from socialgraph.circles import partition_modularity
+
+    n, src, dst, w = _random_forest_of_groups(seed, 80)
+    rng = np.random.default_rng(seed)
+    m = rng.integers(0, 25, n)
+    g = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist())))
+    assert_allclose(partition_modularity(src, dst, w, m), g.modularity(m.tolist(), weights=w.tolist()), rtol=1e-12)
+
+
+@pytest.mark.parametrize("objective, resolution", [("CPM", 1.0), ("modularity", 1.0)])
+def test_batched_leiden_is_as_good_as_one_run_and_needs_no_particular_executor(objective, resolution):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import igraph as ig
+
+    from socialgraph.circles import _communities, partition_modularity
+    from socialgraph.config import CirclesConfig
+
+    n, src, dst, w = _random_forest_of_groups(11, 600)
+    graph = build_call_graph(src + 1, dst + 1, w, on_net_keys=np.arange(1, n + 1))
+    keep = np.ones(graph.n_edges * 2, bool)
+    whole = _communities(graph, keep, objective, resolution, 1, 10**9, CirclesConfig(leiden_batch_edges=0))
+    calls = []
+
+    def pool_map(fn, tasks, costs):  # another executor: threads, costliest task first
+        calls.append(costs)
+        with ThreadPoolExecutor(2) as ex:
+            futures = {i: ex.submit(fn, *tasks[i]) for i in sorted(range(len(tasks)), key=lambda i: -costs[i])}
+            return [futures[i].result() for i in range(len(tasks))]
+
+    batched_cfg = CirclesConfig(leiden_batch_edges=40)
+    batched = _communities(graph, keep, objective, resolution, 1, 10**9, batched_cfg)
+    pooled = _communities(graph, keep, objective, resolution, 1, 10**9, batched_cfg, map_tasks=pool_map)
+    assert len(calls[0]) > 10, "the graph was not cut into batches"
+    # the same batches give the same circles, whoever runs them
+    assert np.array_equal(batched[0], pooled[0]) and np.array_equal(batched[1], pooled[1])
+    # every node has a tie; the labels partition them, and no circle spans two components
+    assert np.array_equal(whole[0], np.arange(graph.n_nodes)) and np.array_equal(batched[0], whole[0])
+    comp = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist()))).connected_components().membership
+    node_key = graph.keys - 1  # node -> original vertex
+    assert (pd.Series(np.asarray(comp)[node_key]).groupby(batched[1]).nunique() == 1).all()
+
+    def quality(labels):
+        m = np.empty(graph.n_nodes, np.int64)
+        m[batched[0]] = labels
+        s_, d_ = np.searchsorted(graph.keys, src + 1), np.searchsorted(graph.keys, dst + 1)
+        if objective == "modularity":
+            return partition_modularity(s_, d_, w, m)
+        inside = np.where(m[s_] == m[d_], w, 0.0).sum()
+        sizes = np.bincount(m)
+        return inside - resolution * (sizes * (sizes - 1) / 2).sum()
+
+    qw, qb = quality(whole[1]), quality(batched[1])
+    assert qb >= qw - 0.01 * abs(qw), (qb, qw)
+    assert abs(batched[2] - whole[2]) < 0.02  # the reported modularity of the layer
+
+
+def test_batched_family_circles_are_still_households():
+    from worlds import synthetic_world
+
+    from socialgraph.config import CirclesConfig
+
+    w = synthetic_world(3000, 12, 3)
+    truth = w.op.truth["membership"]
+    household = pd.Series(truth.column("household_id").to_numpy(zero_copy_only=False),
+                          index=w.keys(truth.column("msisdn")))
+    cfg = CirclesConfig(leiden_batch_edges=200)
+    m, info = circle_members(w.graph, w.subscribers, w.as_of_day, cfg)
+    fam = m[(m["kind"] == "family") & (m["source"] == "inferred")]
+    top_share = pd.Series(household.reindex(fam["key"].to_numpy()).to_numpy()).groupby(
+        fam["circle_id"].to_numpy()).agg(lambda s: s.value_counts().iloc[0] / len(s))
+    assert top_share.size > 500 and float((top_share > 0.5).mean()) >= 0.85
+    # the same as one run per layer, up to Leiden's randomness: nearly every member in a circle
+    # of the same members
+    whole, _ = circle_members(w.graph, w.subscribers, w.as_of_day, CirclesConfig(leiden_batch_edges=0))
+    fa = fam.groupby("circle_id")["key"].apply(frozenset)
+    fw = whole[(whole["kind"] == "family") & (whole["source"] == "inferred")].groupby("circle_id")["key"].apply(frozenset)
+    same = set(fa) & set(fw)
+    assert sum(len(c) for c in same) >= 0.9 * sum(len(c) for c in fw)

@@ -164,6 +164,10 @@ def test_discrete_bh_is_heyse_formula_literally(seed):
     q = discrete_bh_qvalues(p, supports)
     truth = heyse_qvalues(list(p), [list(s) for s in supports])
     assert_allclose(q, truth, rtol=1e-12, atol=1e-15)
+    # the flat form the job uses (every support one after the other, and their offsets)
+    ptr = np.cumsum([0] + [len(s) for s in supports])
+    flat = np.concatenate(supports) if supports else np.zeros(0)
+    assert_allclose(discrete_bh_qvalues(p, (flat, ptr)), truth, rtol=1e-12, atol=1e-15)
     # discreteness only helps: never above BH on the same p-values
     tested = ~np.isnan(p)
     assert np.all(q[tested] <= bh_qvalues(p)[tested] * (1 + 1e-12))

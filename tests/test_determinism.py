@@ -32,9 +32,12 @@ def _run(world, out, n_workers, blocksize):
         "ingest": {"blocksize": blocksize},
         # contagion flags on this small world need a lenient FDR to have targets to compare
         "contagion": {"fdr": 0.5},
+        # small Leiden batches: the layers run as many tasks on the workers (as a large world's do)
+        "circles": {"leiden_batch_edges": 300},
     })
-    run_job(JobSpec(cdr=str(world / "cdr"), subscribers=str(world / "subscribers.parquet"),
-                    operators=str(world / "operators.yaml"), out=str(out), config=cfg, progress=False))
+    manifest = run_job(JobSpec(cdr=str(world / "cdr"), subscribers=str(world / "subscribers.parquet"),
+                               operators=str(world / "operators.yaml"), out=str(out), config=cfg, progress=False))
+    assert min(manifest["circles"][k]["leiden_batches"] for k in ("family", "social")) > 1
     return out
 
 
