@@ -54,6 +54,7 @@ def _child(world: str, out: str, worker_memory: str | None) -> None:
     m = run_job(JobSpec(cdr=f"{world}/cdr", subscribers=f"{world}/subscribers.parquet",
                         operators=f"{world}/operators.yaml", out=out, config=cfg, progress=False))
     print(json.dumps({"stages": {s["name"]: s["seconds"] for s in m["stages"]}, "rows": m["rows"],
+                      "client_peak": {s["name"]: s.get("client_peak_gib") for s in m["stages"]},
                       "circles": m.get("circles", {}).get("circles"), "flagged": m.get("circles", {}).get("flagged"),
                       "subscribers": m["inputs"]["subscribers"]["rows"]}))
 
@@ -96,6 +97,12 @@ def main() -> None:
         line(f"  {s} s", [f"{r['stages'].get(s, 0):.1f}" for r in results])
     line("end to end s", [f"{r['process_seconds']:.1f}" for r in results])
     line("peak GiB (all procs)", [f"{r['peak_rss_gib']:.2f}" for r in results])
+    # the client's peak and the stage that reached it (the workers hold the rest)
+    line("client peak GiB", [f"{max(r['client_peak'].values()):.2f}" for r in results])
+    line("  reached in", [next(k for k, v in r["client_peak"].items() if v == max(r["client_peak"].values()))
+                          for r in results])
+    line("bytes/CDR row (peak)", [f"{r['peak_rss_gib'] * 2**30 / r['rows']['cdr_in']:.0f}" for r in results])
+    line("bytes/edge (client)", [f"{max(r['client_peak'].values()) * 2**30 / r['rows']['edges']:.0f}" for r in results])
     line("rows/s", [f"{r['rows']['cdr_in'] / r['process_seconds']:,.0f}" for r in results])
     if len(results) >= 2:
         ratio = results[-1]["process_seconds"] / results[0]["process_seconds"]

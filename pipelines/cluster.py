@@ -12,7 +12,6 @@ import sys
 import uuid
 
 import dask
-import numpy as np
 import psutil
 from distributed import Client, LocalCluster, as_completed, progress
 
@@ -41,11 +40,23 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
         memory = int(psutil.virtual_memory().total * 0.8 / n_workers)
     # Dask asks glibc to hand freed memory back to the OS at once (trim threshold 64 KiB), and
     # large arrays are mmapped by default, so every partition's big temporaries page-fault
-    # afresh: ~25% of the graph stage. Keeping up to 256 MiB of freed heap per worker cuts that
+    # afresh: ~25% of the graph stage. Keeping up to 64 MiB of freed heap per worker cuts that
     # with little effect on peak memory (the next partition reuses the same pages).
-    env = {"MALLOC_TRIM_THRESHOLD_": 64 << 20, "MALLOC_MMAP_THRESHOLD_": 64 << 20}
+    # Under a tight memory limit that kept heap would count against it and pause the worker
+    # (Dask pauses a worker at 80 % of its limit, and a paused cluster waits forever): there,
+    # keep at most 1/32 of the limit.
+    keep = 64 << 20
+    if memory not in (None, "auto", 0):
+        from dask.utils import parse_bytes
+
+        keep = min(keep, parse_bytes(memory) // 32 if isinstance(memory, str) else int(memory) // 32)
+    env = {"MALLOC_TRIM_THRESHOLD_": keep, "MALLOC_MMAP_THRESHOLD_": keep}
     with dask.config.set({"distributed.worker.daemon": False,
-                          **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}}):
+                          **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()},
+                          # a paused worker runs nothing until its memory falls, which memory held
+                          # by the allocators never does: with every worker paused the job would
+                          # wait forever. Spill to disk (70 %) and, past 95 %, restart instead.
+                          "distributed.worker.memory.pause": False}):
         cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=cfg.threads_per_worker,
@@ -115,31 +126,47 @@ def make_compute(client: Client, show_progress: bool | None = None):
     return compute
 
 
-#: task arguments larger than this are scattered to the workers first rather than sent inside
-#: the task (Dask warns about, and the scheduler copies, large task payloads)
-_SCATTER_BYTES = 1 << 20
+def _run_from_file(path: str, fn):
+    """Run ``fn`` on the arguments pickled at ``path`` (on a worker)."""
+    import pickle
+
+    with open(path, "rb") as fh:
+        args = pickle.load(fh)
+    return fn(*args)
 
 
-def make_task_map(client: Client, show_progress: bool | None = None, label: str = ""):
+def make_task_map(client: Client, show_progress: bool | None = None, label: str = "", stage_dir: str | None = None):
     """A ``map_tasks(fn, tasks, costs) -> results`` running each ``fn(*task)`` on the workers.
 
     The engine's batched steps (Leiden on batches of components) take such a function, so
     they stay free of Dask. Tasks are started costliest first (a long task started last would
     leave the other workers idle at the end); results come back in task order. A worker lost
     mid-task has its task re-run elsewhere by the scheduler.
+
+    With ``stage_dir`` (a directory the workers can read: the output directory's), each task's
+    arguments are written there and the worker reads them when it starts the task. Sending
+    them through Dask instead (scatter, or inside the task) needs the receiving worker's event
+    loop, which a worker running igraph (it holds the GIL) does not run: at 100M CDR rows
+    scattering the batches stalled 160 s behind the largest Leiden run.
     """
     if show_progress is None:
         show_progress = sys.stderr.isatty()
 
     def map_tasks(fn, tasks: list[tuple], costs: list[float]) -> list:
+        import pickle
+
         order = sorted(range(len(tasks)), key=lambda i: (-costs[i], i))
         tag = uuid.uuid4().hex[:8]
         futures = {}
         for rank, i in enumerate(order):
-            args = [client.scatter(a, direct=False) if isinstance(a, np.ndarray) and a.nbytes > _SCATTER_BYTES else a
-                    for a in tasks[i]]
-            futures[i] = client.submit(fn, *args, key=f"{getattr(fn, '__name__', 'task')}-{tag}-{i}",
-                                       priority=len(order) - rank, pure=False)
+            key = f"{getattr(fn, '__name__', 'task')}-{tag}-{i}"
+            if stage_dir is not None:
+                path = os.path.join(stage_dir, f"{key}.pkl")
+                with open(path, "wb") as fh:
+                    pickle.dump(tasks[i], fh, protocol=5)
+                futures[i] = client.submit(_run_from_file, path, fn, key=key, priority=len(order) - rank, pure=False)
+            else:
+                futures[i] = client.submit(fn, *tasks[i], key=key, priority=len(order) - rank, pure=False)
         if show_progress and futures:
             print(f"[socialgraph] {label}", file=sys.stderr)
             progress(list(futures.values()))

@@ -95,11 +95,22 @@ class StageLog:
         log.info("stage %s ...", name)
         yield rec
         rec["seconds"] = round(time.perf_counter() - t0, 3)
+        # the client's peak resident memory so far (it only grows: the stage where it jumps is
+        # the one to look at); the workers' memory is Dask's to limit
+        rec["client_peak_gib"] = round(_peak_rss_bytes() / 2**30, 3)
         self.stages.append(rec)
         extra = ", ".join(f"{k}={v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k}={v}"
-                          for k, v in rec.items() if k not in ("name", "seconds", "resumed"))
+                          for k, v in rec.items() if k not in ("name", "seconds", "resumed", "client_peak_gib"))
         how = "resumed from its checkpoint" if rec.get("resumed") else "done"
         log.info("stage %s %s in %.1f s%s", name, how, rec["seconds"], f" ({extra})" if extra else "")
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
 def versions() -> dict:
@@ -305,7 +316,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         saved = ck.load("circles")
         if saved is None:
             saved = _circles_stage(graph, subscribers, as_of_day, cfg, previous, secret, changes, scored,
-                                   _leiden_map(clients, spec.progress))
+                                   _leiden_map(clients, spec.progress, out / f".leiden.tmp-{tag}"))
             ck.save("circles", saved)
         else:
             st["resumed"] = True
@@ -391,13 +402,19 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     return manifest
 
 
-def _leiden_map(clients: LazyClient, progress: bool | None):
-    """Leiden batches run on the Dask workers, side by side; a layer of one batch (a small
-    graph) runs here rather than start a cluster for it. Either way, the same circles."""
+def _leiden_map(clients: LazyClient, progress: bool | None, stage_dir: Path):
+    """Leiden batches run on the Dask workers, side by side, their inputs passed through
+    ``stage_dir`` (a hidden directory of the output, removed afterwards); a layer of one batch
+    (a small graph) runs here rather than start a cluster for it. Either way, the same circles."""
     def map_tasks(fn, tasks, costs):
         if len(tasks) < 2:
             return serial_map(fn, tasks, costs)
-        return make_task_map(clients.get(), progress, label="find circles")(fn, tasks, costs)
+        ensure_dir(stage_dir)
+        try:
+            return make_task_map(clients.get(), progress, label="find circles",
+                                 stage_dir=str(stage_dir))(fn, tasks, costs)
+        finally:
+            shutil.rmtree(stage_dir, ignore_errors=True)
     return map_tasks
 
 

@@ -97,8 +97,9 @@ def leiden_communities(graph: CallGraph, *, resolution: float = 1.0, seed: int =
 def leiden_edges(n_nodes: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *,
                  resolution: float = 1.0, seed: int = 42, n_iterations: int = 2,
                  initial_membership: np.ndarray | None = None,
-                 objective: str = "modularity") -> tuple[np.ndarray, float]:
-    """:func:`leiden_communities` on an undirected edge list (each edge once, nodes ``0..n-1``).
+                 objective: str = "modularity", modularity: bool = True) -> tuple[np.ndarray, float]:
+    """:func:`leiden_communities` on an undirected edge list (each edge once, nodes ``0..n-1``);
+    ``modularity=False`` skips computing the modularity (returned as NaN).
 
     >>> m, q = leiden_edges(4, np.array([0, 2]), np.array([1, 3]), np.array([1.0, 1.0]))
     >>> bool(m[0] == m[1] and m[2] == m[3] and m[0] != m[2]), q
@@ -126,9 +127,11 @@ def leiden_edges(n_nodes: int, src: np.ndarray, dst: np.ndarray, weight: np.ndar
     finally:
         ig.set_random_number_generator(random)
     membership = np.asarray(part.membership, dtype=np.int64)
+    if not modularity:
+        return membership, float("nan")
     if g.ecount() == 0:
         return membership, 0.0
-    return membership, float(g.modularity(part.membership, weights="weight"))
+    return membership, partition_modularity(np.asarray(src, np.int64), np.asarray(dst, np.int64), weight, membership)
 
 
 def family_tie_mask(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> np.ndarray:
@@ -223,7 +226,8 @@ def leiden_batches(n_nodes: int, src: np.ndarray, dst: np.ndarray, batch_edges: 
 
 
 def _leiden_batch(n_nodes: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, initial, kwargs: dict):
-    return leiden_edges(n_nodes, src, dst, weight, initial_membership=initial, **kwargs)[0]
+    """One batch's membership (its modularity is computed for the whole layer afterwards)."""
+    return leiden_edges(n_nodes, src, dst, weight, initial_membership=initial, modularity=False, **kwargs)[0]
 
 
 def serial_map(fn, tasks: list[tuple], costs: list[float]) -> list:
@@ -243,9 +247,13 @@ def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: 
     """
     rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
     once = keep & (rows < graph.indices)
-    nodes = np.unique(np.concatenate([rows[once], graph.indices[once].astype(np.int64)]))
-    src = np.searchsorted(nodes, rows[once])
-    dst = np.searchsorted(nodes, graph.indices[once].astype(np.int64))
+    has_tie = np.zeros(graph.n_nodes, bool)
+    has_tie[rows[once]] = True
+    has_tie[graph.indices[once]] = True
+    nodes = np.flatnonzero(has_tie)
+    index = np.cumsum(has_tie) - 1  # node -> its number among the layer's nodes (a lookup, not a search)
+    src = index[rows[once]]
+    dst = index[graph.indices[once]]
     weight = np.asarray(graph.weights[once], np.float64)
     start = None
     if initial is not None:

@@ -16,7 +16,11 @@ ValueError: ties.one_way_factor must be in [0.0, 1.0], got 2.0
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
+
+#: a memory size as Dask reads it: bytes, or a number with a unit (4GiB, 500 MB, 1.5e9)
+_BYTES = re.compile(r"\d+(\.\d+)?(e\d+)?\s*([kKMGTP]i?B|B)?")
 
 __all__ = [
     "ColumnMap",
@@ -191,6 +195,9 @@ class ClusterConfig:
     def __post_init__(self):
         _check_range("cluster", "n_workers", self.n_workers, 0, 1024)
         _check_range("cluster", "threads_per_worker", self.threads_per_worker, 1, 256)
+        if not (self.memory_limit == "auto" or _BYTES.fullmatch(str(self.memory_limit).strip())):
+            raise ValueError(f"cluster.memory_limit must be 'auto' or a size like 4GiB or 500MB, "
+                             f"got {self.memory_limit!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

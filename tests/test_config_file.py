@@ -140,3 +140,11 @@ def test_config_is_frozen():
 def test_two_columns_mapped_to_one_input_column():
     with pytest.raises(ConfigError, match="columns"):
         config_from_mapping({"columns": {"caller": "number", "callee": "number"}})
+
+
+def test_cluster_memory_limit_must_be_a_size():
+    from socialgraph.config import ClusterConfig
+
+    assert ClusterConfig(memory_limit="1.5GiB").memory_limit == "1.5GiB"
+    with pytest.raises(ValueError, match="cluster.memory_limit"):
+        ClusterConfig(memory_limit="lots")
