@@ -251,9 +251,6 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
                 st["rows_used"] = quality["rows_used"]
                 n_edges = st["edges"] = edges.num_rows
                 st["service_hubs"] = int(hub_keys.size)
-        # The workers keep the heap of the graph stage (gigabytes at 100M rows) while the
-        # client builds the CSR, its own peak: let them go, and start fresh ones for Leiden.
-        clients.close()
     manifest["window"] = {"as_of": as_of.isoformat(), "start": window.start_date.isoformat(),
                           "lookback_days": window.lookback_days, "timezone": window.timezone}
 
