@@ -186,15 +186,29 @@ class Checkpoints:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def cached(self, stage: str, rec: dict, compute):
+        """``stage``'s saved result when ``--resume`` may use it (marking ``rec`` resumed),
+        else ``compute()``, saved."""
+        payload = self.load(stage)
+        if payload is not None:
+            rec["resumed"] = True
+            return payload
+        payload = compute()
+        self.save(stage, payload)
+        return payload
+
     def save(self, stage: str, payload, staged: Path | None = None) -> None:
-        """Save ``payload`` (and the files already in ``staged``) as ``stage``'s result."""
+        """Save ``payload`` (and the files already in ``staged``, from :meth:`saving`) as
+        ``stage``'s result."""
         if not self.keep:
             return
-        tmp = staged if staged is not None else self.root / f".{stage}.tmp-{self.tag}"
         if staged is None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            ensure_dir(self.root)
-            ensure_dir(tmp)
+            with self.saving(stage) as tmp:
+                self._commit(stage, payload, tmp)
+        else:
+            self._commit(stage, payload, staged)
+
+    def _commit(self, stage: str, payload, tmp: Path) -> None:
         with open(tmp / _PAYLOAD, "wb") as fh:
             pickle.dump(payload, fh, protocol=5)
             fh.flush()

@@ -49,7 +49,7 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
     if memory not in (None, "auto", 0):
         from dask.utils import parse_bytes
 
-        keep = min(keep, parse_bytes(memory) // 32 if isinstance(memory, str) else int(memory) // 32)
+        keep = min(keep, parse_bytes(memory) // 32)
     env = {"MALLOC_TRIM_THRESHOLD_": keep, "MALLOC_MMAP_THRESHOLD_": keep}
     with dask.config.set({"distributed.worker.daemon": False,
                           **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()},
@@ -135,7 +135,7 @@ def _run_from_file(path: str, fn):
     return fn(*args)
 
 
-def make_task_map(client: Client, show_progress: bool | None = None, label: str = "", stage_dir: str | None = None):
+def make_task_map(client: Client, stage_dir: str, show_progress: bool | None = None, label: str = ""):
     """A ``map_tasks(fn, tasks, costs) -> results`` running each ``fn(*task)`` on the workers.
 
     The engine's batched steps (Leiden on batches of components) take such a function, so
@@ -143,8 +143,8 @@ def make_task_map(client: Client, show_progress: bool | None = None, label: str 
     leave the other workers idle at the end); results come back in task order. A worker lost
     mid-task has its task re-run elsewhere by the scheduler.
 
-    With ``stage_dir`` (a directory the workers can read: the output directory's), each task's
-    arguments are written there and the worker reads them when it starts the task. Sending
+    Each task's arguments are written to ``stage_dir`` (a directory the workers can read: the
+    output directory's) and the worker reads them when it starts the task. Sending
     them through Dask instead (scatter, or inside the task) needs the receiving worker's event
     loop, which a worker running igraph (it holds the GIL) does not run: at 100M CDR rows
     scattering the batches stalled 160 s behind the largest Leiden run.
@@ -160,13 +160,10 @@ def make_task_map(client: Client, show_progress: bool | None = None, label: str 
         futures = {}
         for rank, i in enumerate(order):
             key = f"{getattr(fn, '__name__', 'task')}-{tag}-{i}"
-            if stage_dir is not None:
-                path = os.path.join(stage_dir, f"{key}.pkl")
-                with open(path, "wb") as fh:
-                    pickle.dump(tasks[i], fh, protocol=5)
-                futures[i] = client.submit(_run_from_file, path, fn, key=key, priority=len(order) - rank, pure=False)
-            else:
-                futures[i] = client.submit(fn, *tasks[i], key=key, priority=len(order) - rank, pure=False)
+            path = os.path.join(stage_dir, f"{key}.pkl")
+            with open(path, "wb") as fh:
+                pickle.dump(tasks[i], fh, protocol=5)
+            futures[i] = client.submit(_run_from_file, path, fn, key=key, priority=len(order) - rank, pure=False)
         if show_progress and futures:
             print(f"[socialgraph] {label}", file=sys.stderr)
             progress(list(futures.values()))

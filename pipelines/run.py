@@ -289,37 +289,23 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         st["graph_edges"] = graph.n_edges
 
     with stages.stage("scores") as st:
-        saved = ck.load("scores")
-        if saved is None:
-            saved = dict(zip(("scored", "risk_model"), score_subscribers(graph, subscribers, day_number(as_of),
-                                                                         cfg.scoring)))
-            ck.save("scores", saved)
-        else:
-            st["resumed"] = True
+        saved = ck.cached("scores", st, lambda: dict(zip(
+            ("scored", "risk_model"), score_subscribers(graph, subscribers, day_number(as_of), cfg.scoring))))
         scored = saved["scored"]
         manifest["churn_risk_model"] = saved["risk_model"]
         st["scored"] = len(scored)
 
     as_of_day = day_number(as_of)
     with stages.stage("number_changes") as st:
-        changes = ck.load("number_changes")
-        if changes is None:
-            changes = detect_number_changes(graph, subscribers, as_of_day, cfg.number_changes,
-                                            since_day=day_number(window.start_date))
-            ck.save("number_changes", changes)
-        else:
-            st["resumed"] = True
+        changes = ck.cached("number_changes", st, lambda: detect_number_changes(
+            graph, subscribers, as_of_day, cfg.number_changes, since_day=day_number(window.start_date)))
         st["reentries"] = int((changes["kind"] == "reentry").sum())
         st["ports"] = int((changes["kind"] == "port").sum())
 
     with stages.stage("circles") as st:
-        saved = ck.load("circles")
-        if saved is None:
-            saved = _circles_stage(graph, subscribers, as_of_day, cfg, previous, secret, changes, scored,
-                                   _leiden_map(clients, spec.progress, out / f".leiden.tmp-{tag}"))
-            ck.save("circles", saved)
-        else:
-            st["resumed"] = True
+        saved = ck.cached("circles", st, lambda: _circles_stage(
+            graph, subscribers, as_of_day, cfg, previous, secret, changes, scored,
+            _leiden_map(clients, spec.progress, out / f".leiden.tmp-{tag}")))
         circles, members, lineage = saved["circles"], saved["members"], saved["lineage"]
         manifest["circles"] = circle_info = saved["info"]
         st["circles"] = len(circles)
@@ -327,39 +313,22 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     clients.close()  # the workers' memory back to the machine for the rest
 
     with stages.stage("offers") as st:
-        saved = ck.load("offers")
-        if saved is None:
-            targets = build_targets(circles, members, scored, subscribers, changes, cfg.offers)
-            targets = mark_previous_targets(targets, None if previous is None else previous["targets"])
-            history = carry_history(None if previous is None else previous["history"], lineage,
-                                    history_rows(circles, targets, as_of_day))
-            ck.save("offers", {"targets": targets, "history": history})
-        else:
-            st["resumed"] = True
-            targets, history = saved["targets"], saved["history"]
+        saved = ck.cached("offers", st, lambda: _offers_stage(circles, members, scored, subscribers, changes,
+                                                              cfg, previous, lineage, as_of_day))
+        targets, history = saved["targets"], saved["history"]
         st["targets"] = len(targets)
 
     with stages.stage("backtest") as st:
         # churn after as-of known to the subscriber table: score this run's lists against it
-        saved = ck.load("backtest")
-        if saved is None:
-            saved = {"backtest": backtest(subscribers, scored, targets, members, circles, as_of_day,
-                                          cfg.backtest.horizon_days)}
-            ck.save("backtest", saved)
-        else:
-            st["resumed"] = True
+        saved = ck.cached("backtest", st, lambda: {"backtest": backtest(
+            subscribers, scored, targets, members, circles, as_of_day, cfg.backtest.horizon_days)})
         manifest["backtest"] = bt = saved["backtest"]
         st["available"] = bt is not None
 
     with stages.stage("report") as st:
-        page = ck.load("report")
-        if page is None:
-            page = render_report(report_inputs(
-                graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
-                window_start_day=day_number(window.start_date), backtest=bt, history=history))
-            ck.save("report", page)
-        else:
-            st["resumed"] = True
+        page = ck.cached("report", st, lambda: render_report(report_inputs(
+            graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
+            window_start_day=day_number(window.start_date), backtest=bt, history=history)))
         st["bytes"] = len(page.encode("utf-8"))
 
     with stages.stage("write") as st:
@@ -411,11 +380,20 @@ def _leiden_map(clients: LazyClient, progress: bool | None, stage_dir: Path):
             return serial_map(fn, tasks, costs)
         ensure_dir(stage_dir)
         try:
-            return make_task_map(clients.get(), progress, label="find circles",
-                                 stage_dir=str(stage_dir))(fn, tasks, costs)
+            return make_task_map(clients.get(), str(stage_dir), progress, label="find circles")(fn, tasks, costs)
         finally:
             shutil.rmtree(stage_dir, ignore_errors=True)
     return map_tasks
+
+
+def _offers_stage(circles, members, scored, subscribers, changes, cfg: JobConfig, previous: dict | None,
+                  lineage, as_of_day: int) -> dict:
+    """The contact list (marking who was listed last run) and the circles' history."""
+    targets = build_targets(circles, members, scored, subscribers, changes, cfg.offers)
+    targets = mark_previous_targets(targets, None if previous is None else previous["targets"])
+    history = carry_history(None if previous is None else previous["history"], lineage,
+                            history_rows(circles, targets, as_of_day))
+    return {"targets": targets, "history": history}
 
 
 def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous: dict | None,
