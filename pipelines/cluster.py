@@ -51,12 +51,16 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
 
         keep = min(keep, parse_bytes(memory) // 32)
     env = {"MALLOC_TRIM_THRESHOLD_": keep, "MALLOC_MMAP_THRESHOLD_": keep}
-    with dask.config.set({"distributed.worker.daemon": False,
-                          **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()},
-                          # a paused worker runs nothing until its memory falls, which memory held
-                          # by the allocators never does: with every worker paused the job would
-                          # wait forever. Spill to disk (70 %) and, past 95 %, restart instead.
-                          "distributed.worker.memory.pause": False}):
+    # The settings stay in force for the cluster's whole life, not only while it starts: a worker
+    # that Dask restarts (killed past 95 % of its limit) gets a new nanny built from the global
+    # config of that moment, and with the defaults it would pause at 80 % and hang the job.
+    settings = {"distributed.worker.daemon": False,
+                **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()},
+                # a paused worker runs nothing until its memory falls, which memory held
+                # by the allocators never does: with every worker paused the job would
+                # wait forever. Spill to disk (70 %) and, past 95 %, restart instead.
+                "distributed.worker.memory.pause": False}
+    with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=cfg.threads_per_worker,
@@ -68,13 +72,13 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
             local_directory=local_directory,
             silence_logs=logging.ERROR,
         )
-    try:
-        with Client(cluster) as client:
-            log.info("started local Dask cluster: %d worker processes x %d thread(s)",
-                     n_workers, cfg.threads_per_worker)
-            yield client
-    finally:
-        cluster.close()
+        try:
+            with Client(cluster) as client:
+                log.info("started local Dask cluster: %d worker processes x %d thread(s)",
+                         n_workers, cfg.threads_per_worker)
+                yield client
+        finally:
+            cluster.close()
 
 
 def _trim_memory() -> int:
