@@ -124,13 +124,11 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
         compute = make_compute(client, show_progress=False)
         t1 = time.perf_counter()
         source = open_cdrs(str(data / "cdr"), cfg)
-        sub_keys = number_keys(pq.read_table(data / "subscribers.parquet", columns=["msisdn"]).column(0), cfg.numbers)
         _, dup_ids = scan(source, compute, need_max_ts=False, now=dt.datetime.now(dt.timezone.utc))
         window = Window(dt.date.fromisoformat(as_of), lookback)
         # The job's own graph stage, less the Parquet write (the peers write nothing either).
         edges, _, quality = build_graph_edges(source, window, cfg, dup_ids, compute,
-                                              default_buckets(cfg, total_threads(client)), None, None,
-                                              balance_keys=sub_keys)
+                                              default_buckets(cfg, total_threads(client)), None, None)
         seconds = time.perf_counter() - t1
     return {"seconds": seconds, "cluster_start_s": t_cluster, "ties": edges.num_rows,
             "calls": int(edges.column("calls_ab").to_numpy().sum() + edges.column("calls_ba").to_numpy().sum()),

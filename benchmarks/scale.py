@@ -2,7 +2,8 @@
 
     python benchmarks/scale.py                        # 10M and 100M rows (generates them once)
     python benchmarks/scale.py --subscribers 500000   # one size
-    python benchmarks/scale.py --subscribers 20000 --worker-memory 200MiB   # CI-sized, spilling
+    python benchmarks/scale.py --world benchmarks/data/synth-1000000-12w --workers 1 \
+        --worker-memory 700MiB --blocksize 16MiB     # larger than memory: spills, completes
 
 Each size is written once under ``benchmarks/data/synth-N-12w`` (about 20 CDR rows per
 subscriber per week: 500,000 subscribers x 12 weeks ~ 10M rows, 5,000,000 ~ 100M). The job
@@ -41,27 +42,44 @@ def ensure_world(n_subscribers: int, weeks: int, data: Path) -> Path:
     return world
 
 
-def _child(world: str, out: str, worker_memory: str | None) -> None:
+def cdr_bytes(world: Path) -> int:
+    """The CDRs' uncompressed size as the Parquet footers give it (Arrow in memory: ~1.25x)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for f in sorted((world / "cdr").rglob("*.parquet")):
+        meta = pq.ParquetFile(f).metadata
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total
+
+
+def _child(world: str, out: str, cluster: str) -> None:
     """Run the job like the CLI does and print the manifest's figures as one JSON line."""
+    from dataclasses import replace
+
     from pipelines.config_file import load_config
     from pipelines.run import JobSpec, run_job
 
     cfg = load_config(f"{world}/job.yaml")
-    if worker_memory:
-        from dataclasses import replace
-
-        cfg = replace(cfg, cluster=replace(cfg.cluster, memory_limit=worker_memory))
+    opts = json.loads(cluster)
+    if opts.get("worker_memory"):
+        cfg = replace(cfg, cluster=replace(cfg.cluster, memory_limit=opts["worker_memory"]))
+    if opts.get("workers"):
+        cfg = replace(cfg, cluster=replace(cfg.cluster, n_workers=opts["workers"]))
+    if opts.get("blocksize"):
+        cfg = replace(cfg, ingest=replace(cfg.ingest, blocksize=opts["blocksize"]))
     m = run_job(JobSpec(cdr=f"{world}/cdr", subscribers=f"{world}/subscribers.parquet",
                         operators=f"{world}/operators.yaml", out=out, config=cfg, progress=False))
     print(json.dumps({"stages": {s["name"]: s["seconds"] for s in m["stages"]}, "rows": m["rows"],
                       "client_peak": {s["name"]: s.get("client_peak_gib") for s in m["stages"]},
                       "circles": m.get("circles", {}).get("circles"), "flagged": m.get("circles", {}).get("flagged"),
+                      "spilled_gib": next((s.get("workers_spilled_gib", 0) for s in m["stages"] if s["name"] == "graph"), 0),
                       "subscribers": m["inputs"]["subscribers"]["rows"]}))
 
 
-def measure(world: Path, out: Path, worker_memory: str | None) -> dict:
+def measure(world: Path, out: Path, cluster: dict) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    args = [__file__, "--child", str(world), str(out)] + (["--worker-memory", worker_memory] if worker_memory else [])
+    args = [__file__, "--child", str(world), str(out), "--cluster", json.dumps(cluster)]
     return run_measured(args, timeout=4 * 3600)
 
 
@@ -70,25 +88,31 @@ def main() -> None:
     ap.add_argument("--subscribers", type=int, action="append", help="world size(s); default 500k and 5M")
     ap.add_argument("--weeks", type=int, default=12)
     ap.add_argument("--data", type=Path, default=HERE / "data")
+    ap.add_argument("--world", type=Path, action="append", help="an existing world directory instead of --subscribers")
     ap.add_argument("--worker-memory", default=None, help="memory limit per worker, e.g. 1GiB (forces spilling)")
+    ap.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    ap.add_argument("--blocksize", default=None, help="ingest.blocksize, e.g. 16MiB (smaller tasks for tight workers)")
+    ap.add_argument("--cluster", default="{}", help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        _child(*a.child, a.worker_memory)
+        _child(*a.child, a.cluster)
         return
+    cluster = {"worker_memory": a.worker_memory, "workers": a.workers, "blocksize": a.blocksize}
+    worlds = a.world or [ensure_world(n, a.weeks, a.data) for n in a.subscribers or SIZES]
     results = []
-    for n in a.subscribers or SIZES:
-        world = ensure_world(n, a.weeks, a.data)
-        r = measure(world, a.data / f"run-scale-{n}", a.worker_memory)
-        r["n"] = n
+    for world in worlds:
+        r = measure(world, a.data / f"run-scale-{world.name.removeprefix('synth-')}", cluster)
+        r["cdr_bytes"] = cdr_bytes(world)
         results.append(r)
-        print(f"done {n:,} subscribers: {r['process_seconds']:.0f} s, peak {r['peak_rss_gib']:.2f} GiB", file=sys.stderr)
+        print(f"done {world.name}: {r['process_seconds']:.0f} s, peak {r['peak_rss_gib']:.2f} GiB", file=sys.stderr)
     stages = list(results[0]["stages"])
     head = f"{'':<22}" + "".join(f"{r['rows']['cdr_in']/1e6:>12.1f}M" for r in results)
     print("\nrows (CDR)" + head[10:])
     def line(label, vals):
         print(f"{label:<22}" + "".join(f"{v:>13}" for v in vals))
+    line("CDR MiB uncompressed", [f"{r['cdr_bytes'] / 2**20:,.0f}" for r in results])
     line("subscribers", [f"{r['subscribers']:,}" for r in results])
     line("edges", [f"{r['rows']['edges']:,}" for r in results])
     line("circles", [f"{r['circles']:,}" for r in results])
@@ -103,6 +127,9 @@ def main() -> None:
                           for r in results])
     line("bytes/CDR row (peak)", [f"{r['peak_rss_gib'] * 2**30 / r['rows']['cdr_in']:.0f}" for r in results])
     line("bytes/edge (client)", [f"{max(r['client_peak'].values()) * 2**30 / r['rows']['edges']:.0f}" for r in results])
+    if a.worker_memory:
+        line("worker memory", [f"{a.workers or 'auto'} x {a.worker_memory}" for _ in results])
+    line("workers spilled GiB", [f"{r['spilled_gib']:.1f}" for r in results])
     line("rows/s", [f"{r['rows']['cdr_in'] / r['process_seconds']:,.0f}" for r in results])
     if len(results) >= 2:
         ratio = results[-1]["process_seconds"] / results[0]["process_seconds"]

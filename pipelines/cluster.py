@@ -13,6 +13,7 @@ import uuid
 
 import dask
 import psutil
+from dask.utils import format_bytes
 from distributed import Client, LocalCluster, as_completed, progress
 
 from socialgraph.config import ClusterConfig
@@ -59,7 +60,10 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
                 # a paused worker runs nothing until its memory falls, which memory held
                 # by the allocators never does: with every worker paused the job would
                 # wait forever. Spill to disk (70 %) and, past 95 %, restart instead.
-                "distributed.worker.memory.pause": False}
+                "distributed.worker.memory.pause": False,
+                # a cluster left without workers (seen once at a 450 MiB limit: both nannies
+                # gave up) fails the job after a while instead of waiting forever
+                "distributed.scheduler.no-workers-timeout": "300s"}
     with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=n_workers,
@@ -88,6 +92,27 @@ def _trim_memory() -> int:
         return ctypes.CDLL("libc.so.6").malloc_trim(0)
     except OSError:  # not glibc
         return 0
+
+
+def _disk_write_bytes(dask_worker) -> int:
+    return int(sum(v for k, v in dask_worker.digests_total.items()
+                   if isinstance(k, tuple) and "disk-write" in k and k[-1] == "bytes"))
+
+
+def spilled_bytes(client: Client) -> int:
+    """Bytes the workers have written to their spill directories so far (a worker Dask has
+    restarted counts from its restart)."""
+    try:
+        return int(sum(client.run(_disk_write_bytes).values()))
+    except Exception:  # a worker going away mid-call: the figure is informational
+        return 0
+
+
+def worker_memory_limit(client: Client) -> int:
+    """The smallest memory limit of the cluster's workers in bytes (0: none has one)."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
+    limits = [x for x in limits if x > 0]
+    return int(min(limits)) if limits else 0
 
 
 def total_threads(client: Client) -> int:
@@ -130,6 +155,13 @@ def make_compute(client: Client, show_progress: bool | None = None):
     return compute
 
 
+#: what a worker holds before its first task (Python, numpy, pandas, pyarrow, igraph, numba)
+WORKER_BASE_BYTES = 320 << 20
+#: a task's peak working memory per byte of its pickled arguments (Leiden: the igraph graph,
+#: its partition and the arrays passed in)
+TASK_MEMORY_FACTOR = 10
+
+
 def _run_from_file(path: str, fn):
     """Run ``fn`` on the arguments pickled at ``path`` (on a worker)."""
     import pickle
@@ -152,28 +184,44 @@ def make_task_map(client: Client, stage_dir: str, show_progress: bool | None = N
     them through Dask instead (scatter, or inside the task) needs the receiving worker's event
     loop, which a worker running igraph (it holds the GIL) does not run: at 100M CDR rows
     scattering the batches stalled 160 s behind the largest Leiden run.
+
+    A task too big for the workers' memory limit (estimated as :data:`TASK_MEMORY_FACTOR`
+    times its pickled arguments on top of :data:`WORKER_BASE_BYTES`) runs here in the client
+    instead, while the workers run the rest: with 700 MiB workers, Leiden on the 1M-subscriber
+    world's giant component killed every worker it was sent to.
     """
     if show_progress is None:
         show_progress = sys.stderr.isatty()
+    limit = worker_memory_limit(client)
 
     def map_tasks(fn, tasks: list[tuple], costs: list[float]) -> list:
         import pickle
 
         order = sorted(range(len(tasks)), key=lambda i: (-costs[i], i))
         tag = uuid.uuid4().hex[:8]
-        futures = {}
+        futures, here = {}, []
         for rank, i in enumerate(order):
             key = f"{getattr(fn, '__name__', 'task')}-{tag}-{i}"
             path = os.path.join(stage_dir, f"{key}.pkl")
             with open(path, "wb") as fh:
                 pickle.dump(tasks[i], fh, protocol=5)
+            if limit and WORKER_BASE_BYTES + TASK_MEMORY_FACTOR * os.path.getsize(path) > 0.85 * limit:
+                here.append((i, path))
+                continue
             futures[i] = client.submit(_run_from_file, path, fn, key=key, priority=len(order) - rank, pure=False)
+        results = [None] * len(tasks)
+        sizes = [os.path.getsize(os.path.join(stage_dir, f)) for f in os.listdir(stage_dir) if tag in f]
+        log.debug("%s: %d task(s), largest %s pickled", label or "tasks", len(tasks), format_bytes(max(sizes, default=0)))
+        if here:
+            log.info("%s: %d task(s) too big for workers of %s run in the client", label or "tasks",
+                     len(here), format_bytes(limit))
+        for i, path in here:
+            results[i] = _run_from_file(path, fn)
         if show_progress and futures:
             print(f"[socialgraph] {label}", file=sys.stderr)
             progress(list(futures.values()))
             print(file=sys.stderr)
         index = {f.key: i for i, f in futures.items()}
-        results = [None] * len(tasks)
         for fut, value in as_completed(list(futures.values()), with_results=True):
             results[index[fut.key]] = value
             fut.release()

@@ -31,6 +31,7 @@ from socialgraph.ties import (
     hub_keys,
     node_contact_stats,
     range_boundaries,
+    split_partial,
 )
 
 from .io import FILE_MODE
@@ -44,29 +45,71 @@ def _combine_bucket(*pieces: PairPartial, n_words: int, block_masks: np.ndarray)
     return finalize_edges(combine_partials(nonempty), block_masks)
 
 
-def default_buckets(cfg: JobConfig, threads: int) -> int:
+def partial_bytes_per_row(window: Window) -> int:
+    """Bytes of a pair partial's row: two keys, 8 counts, a duration, the day bitmap."""
+    return 16 + 32 + 8 + 8 * window.n_words
+
+
+def default_buckets(cfg: JobConfig, threads: int, cdr_rows: int = 0, window: Window | None = None,
+                    worker_memory: int = 0) -> int:
     """Combine buckets: eight per worker thread, so one combine's working set stays small and an
-    uneven bucket delays the stage little."""
-    return cfg.ingest.combine_partitions or 8 * threads
+    uneven bucket delays the stage little; and more when the workers' memory is tight.
+
+    A bucket's combine holds its partials and about 1.7 times their size more at its peak
+    (measured on the 10M-row world), on top of the ~300 MiB a worker holds anyway. Partials
+    hardly shrink below one row per CDR row within a task, so with ``worker_memory`` (the
+    smallest worker's limit) known, buckets are made small enough that a bucket's partials
+    are at most 1/16 of it.
+    """
+    if cfg.ingest.combine_partitions:
+        return cfg.ingest.combine_partitions
+    n = 8 * threads
+    if worker_memory and cdr_rows and window is not None:
+        n = max(n, -(-cdr_rows * partial_bytes_per_row(window) * 16 // worker_memory))
+    return int(min(n, 4096))
+
+
+#: every this many rows of a partial, its ``a`` key goes into the sample that places the
+#: combine buckets' split points (1.6 % of the pairs: ~1.5M keys at 100M CDR rows)
+KEY_SAMPLE_STRIDE = 64
+
+
+def _key_sample(part: PairPartial) -> np.ndarray:
+    return part.a[::KEY_SAMPLE_STRIDE].copy()
 
 
 def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                   n_buckets: int, quarantine_dir: str | None, balance_keys: np.ndarray | None,
-                  secret: bytes | None = None):
-    """Delayed tie tables, one per bucket (sorted, concatenating in order), and row counts."""
-    boundaries = range_boundaries(balance_keys if balance_keys is not None else np.empty(0, np.int64), n_buckets)
-    n_buckets = boundaries.size + 1
+                  compute, secret: bytes | None = None):
+    """Delayed tie tables, one per bucket (sorted, concatenating in order), and row counts.
+
+    Buckets are ranges of the pairs' ``a`` key. Their split points come from a sample of the
+    partials' own keys (the partials are computed and kept on the workers first), so the
+    buckets hold about equal numbers of pairs: quantiles of the subscriber numbers made the
+    first bucket three times the average (``a`` is the smaller number of a pair, and off-net
+    numbers below the operator's range all land there), the one that killed workers under a
+    tight memory limit. ``balance_keys`` places the split points instead (tests).
+    """
     block_masks = activity_block_masks(window, cfg.scoring.block_days)
     parts = source.ddf.to_delayed()
     processed = [
         dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids,
-                                                quarantine_dir, boundaries, secret=secret)
+                                                quarantine_dir, None, secret=secret)
         for i, p in enumerate(parts)
     ]
     dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg,
-                                                    quarantine_dir, boundaries, secret=secret)
-    split = [p[0] for p in processed] + [dups[0]]
+                                                    quarantine_dir, None, secret=secret)
+    if balance_keys is None:
+        # computed once and kept on the workers (spilled if need be) for the split below
+        *processed, dups = dask.persist(*processed, dups)
+    partials = [p[0] for p in processed] + [dups[0]]
     counts = [p[1] for p in processed] + [dups[1]]
+    if balance_keys is None:
+        (samples,) = compute([dask.delayed(_key_sample)(p) for p in partials], label="read CDRs")
+        balance_keys = np.concatenate(samples) if samples else np.empty(0, np.int64)
+    boundaries = range_boundaries(np.asarray(balance_keys, np.int64), n_buckets)
+    n_buckets = boundaries.size + 1
+    split = [dask.delayed(split_partial, nout=n_buckets)(p, boundaries) for p in partials]
     combined = [
         dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words,
                                       block_masks=block_masks)
@@ -85,7 +128,8 @@ def build_ties(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.nd
     bucket is combined and sorted on a worker and the buckets concatenate into a sorted table.
     The job itself uses :func:`build_graph_edges`, which keeps the full table on the workers.
     """
-    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys)
+    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys,
+                                    compute)
     buckets, counts = compute(combined, counts, label="build call graph")
     edges = pa.concat_tables(buckets)  # chunked, no copy: buckets are already in (a, b) order
     return edges, sum_counts(counts)
@@ -126,7 +170,8 @@ def build_graph_edges(source: CdrSource, window: Window, cfg: JobConfig, dup_ids
     parts in name order are sorted by ``(a, b)``), and sends the client only
     :data:`GRAPH_COLUMNS`. Returns that table, the hub keys and the row counts.
     """
-    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys, secret)
+    combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys,
+                                    compute, secret)
     combined = list(dask.persist(*combined))
     stats = [dask.delayed(node_contact_stats)(c) for c in combined]
     stats, counts = compute(stats, counts, label="build call graph")

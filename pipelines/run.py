@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from socialgraph.backtest import backtest
@@ -48,7 +49,8 @@ from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
 from .checkpoints import Checkpoints, link_tree, stage_fingerprints
-from .cluster import LazyClient, make_compute, make_task_map, total_threads
+from .cluster import LazyClient, make_compute, make_task_map, spilled_bytes, total_threads, \
+    worker_memory_limit
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import check_usable_rows, open_cdrs, scan
@@ -242,15 +244,18 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
                 last = dt.datetime.fromtimestamp(max_ts, dt.timezone.utc).date()
                 as_of = last + dt.timedelta(days=1)
             window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
-            n_buckets = default_buckets(cfg, total_threads(client))
+            n_buckets = default_buckets(cfg, total_threads(client), sum(p.rows for p in source.pieces),
+                                        window, worker_memory_limit(client))
             with stages.stage("graph") as st:
                 edges, hub_keys, quality = build_graph_edges(
                     source, window, cfg, dup_ids, compute, n_buckets,
-                    None if qtmp is None else str(qtmp), str(etmp), balance_keys=sub_keys, secret=secret)
+                    None if qtmp is None else str(qtmp), str(etmp), secret=secret)
                 st["rows_in"] = quality["rows_in"]
                 st["rows_used"] = quality["rows_used"]
                 n_edges = st["edges"] = edges.num_rows
                 st["service_hubs"] = int(hub_keys.size)
+                # data the workers had to put on disk to stay within their memory (scan + graph)
+                st["workers_spilled_gib"] = round(spilled_bytes(client) / 2**30, 3)
     manifest["window"] = {"as_of": as_of.isoformat(), "start": window.start_date.isoformat(),
                           "lookback_days": window.lookback_days, "timezone": window.timezone}
 
@@ -268,23 +273,16 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
             ck.save("graph", {"hub_keys": hub_keys, "quality": quality, "as_of": as_of}, staged)
 
     with stages.stage("call_graph") as st:
+        cols = _graph_inputs(edges)
+        del edges  # the arrays are copies: the table would only add to the client's peak
         graph = build_call_graph(
-            edges.column("a").to_numpy(), edges.column("b").to_numpy(), edges.column("weight").to_numpy(),
+            cols.pop("a"), cols.pop("b"), cols.pop("weight"),
             on_net_keys=sub_keys, home_prefixes=tuple(operators["home_prefixes"]),
             operators=operators["operators"], home_operator=operators["home_operator"],
             service_hub_keys=hub_keys, extra_keys=sub_keys,
-            events_ab=(edges.column("calls_ab").to_numpy() + edges.column("sms_ab").to_numpy()),
-            events_ba=(edges.column("calls_ba").to_numpy() + edges.column("sms_ba").to_numpy()),
-            tie_arrays={
-                "active_days": edges.column("active_days").to_numpy(),
-                "blocks": np.column_stack([edges.column(f"days_block_{k}").to_numpy() for k in range(N_BLOCKS)]),
-                # UTC day numbers of the tie's first and last event (re-entry / port detection)
-                "first_day": (edges.column("first_seen").to_numpy() // 86400).astype(np.int32),
-                "last_day": (edges.column("last_seen").to_numpy() // 86400).astype(np.int32),
-                "evening_weekend_share": edges.column("evening_weekend_share").to_numpy(),
-            },
+            events_ab=cols.pop("events_ab"), events_ba=cols.pop("events_ba"),
+            tie_arrays=cols,  # emptied as placed
         )
-        del edges
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges
 
@@ -369,6 +367,27 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     write_json(manifest, out / catalog.MANIFEST)
     ck.prune()
     return manifest
+
+
+def _graph_inputs(edges: pa.Table) -> dict:
+    """The tie table's columns as the call graph takes them, built one at a time."""
+    def col(name, dtype=None):
+        arr = edges.column(name).to_numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    out = {"a": col("a"), "b": col("b"), "weight": col("weight")}
+    out["events_ab"] = col("calls_ab", np.int32) + col("sms_ab", np.int32)
+    out["events_ba"] = col("calls_ba", np.int32) + col("sms_ba", np.int32)
+    out["active_days"] = col("active_days")
+    blocks = np.empty((edges.num_rows, N_BLOCKS), np.int16)
+    for k in range(N_BLOCKS):
+        blocks[:, k] = col(f"days_block_{k}")
+    out["blocks"] = blocks
+    # UTC day numbers of the tie's first and last event (re-entry / port detection)
+    out["first_day"] = (col("first_seen") // 86400).astype(np.int32)
+    out["last_day"] = (col("last_seen") // 86400).astype(np.int32)
+    out["evening_weekend_share"] = col("evening_weekend_share")
+    return out
 
 
 def _leiden_map(clients: LazyClient, progress: bool | None, stage_dir: Path):

@@ -15,6 +15,10 @@ from .io import atomic_path, ensure_dir, write_parquet
 
 log = logging.getLogger("socialgraph")
 
+#: rows per Parquet row group of the CDR files (~10 MiB uncompressed): a week's file can be
+#: split into small tasks (``ingest.blocksize``) for workers with little memory
+ROW_GROUP_ROWS = 1 << 17
+
 
 def write_synthetic(out: str | Path, config: SynthConfig) -> dict:
     """Generate and write a synthetic operator under ``out``; return the paths written."""
@@ -26,7 +30,7 @@ def write_synthetic(out: str | Path, config: SynthConfig) -> dict:
     for name, table in op.cdr_chunks():
         part = ensure_dir(cdr_dir / name)
         with atomic_path(part / "part-0.parquet") as tmp:
-            pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+            pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         rows += table.num_rows
         log.info("synth: wrote %s (%s rows)", name, f"{table.num_rows:,}")
     write_parquet(op.subscribers, out / "subscribers.parquet")
