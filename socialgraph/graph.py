@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .kernels.csr import canonical_order, csr_slots
 from .numbers import format_numbers, prefix_lookup
 
 __all__ = ["CallGraph", "build_call_graph", "dense_ids"]
@@ -112,6 +113,18 @@ def dense_ids(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+def _slots_by_sorting(src: np.ndarray, dst: np.ndarray, n: int):
+    """:func:`csr_slots` for ties in any order (an argsort of the 2E entries)."""
+    s = np.concatenate([src, dst]).astype(np.int64)
+    d = np.concatenate([dst, src]).astype(np.int64)
+    order = np.argsort(s * np.int64(n) + d, kind="stable")
+    slot = np.empty(order.size, np.int64)
+    slot[order] = np.arange(order.size)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(s, minlength=n), out=indptr[1:])
+    return indptr, slot[:src.size], slot[src.size:]
+
+
 def build_call_graph(
     a: np.ndarray,
     b: np.ndarray,
@@ -141,7 +154,11 @@ def build_call_graph(
     events_ab, events_ba : optional events (calls + SMS) from a to b and from b to a, which
         become the ``received`` / ``sent`` arrays of the CSR
     tie_arrays : per-tie arrays, the same in both directions (first axis aligned with ``a``),
-        carried into ``CallGraph.entry`` in CSR order
+        carried into ``CallGraph.entry`` in CSR order. A ``dict`` is emptied as its arrays are
+        placed, so that each can be freed then (memory: the job builds the graph at its peak)
+
+    Ties in canonical order (``a < b``, sorted by ``(a, b)``, as the job's graph stage gives
+    them) are placed by counting (:mod:`socialgraph.kernels.csr`); others are sorted.
 
     Examples
     --------
@@ -158,26 +175,47 @@ def build_call_graph(
     if np.any(a == b):
         raise ValueError("build_call_graph: self-loops are not allowed (a == b)")
     extra = np.empty(0, np.int64) if extra_keys is None else np.asarray(extra_keys, np.int64)
-    keys, src, dst, _ = dense_ids(a, b, extra)
+    keys, src, dst, extra_ids = dense_ids(a, b, extra)
+    del a, b  # with the caller's references gone (see tie_arrays), freed here
     n = keys.size
+    src, dst = src.astype(np.int32), dst.astype(np.int32)  # n < 2**31 nodes: half the memory
+    del extra_ids  # a view: it would keep the int64 ids of every tie alive
     keep = weight > 0
-    s = np.concatenate([src[keep], dst[keep]])
-    d = np.concatenate([dst[keep], src[keep]])
-    w = np.concatenate([weight[keep], weight[keep]])
-    order = np.argsort(s * np.int64(n) + d, kind="stable")
+    if canonical_order(src, dst):  # the job's tie table: no sort needed
+        indptr, fwd, rev = csr_slots(src, dst, keep, n)
+    else:
+        indptr, fwd, rev = _slots_by_sorting(src[keep], dst[keep], n)
+    all_kept = bool(keep.all())
+
+    def kept(x):
+        x = np.asarray(x)
+        return x if all_kept else x[keep]
+
+    def place(forward, reverse, dtype=None):
+        """The CSR array whose entry (src -> dst) is ``forward`` and (dst -> src) ``reverse``."""
+        forward, reverse = kept(forward), kept(reverse)
+        out = np.empty((2 * fwd.size,) + forward.shape[1:], dtype or forward.dtype)
+        out[fwd] = forward
+        out[rev] = reverse
+        return out
+
+    indices = place(dst, src, np.int32)
+    weights = place(weight, weight, np.float64)
+    del weight
     received = sent = None
     if events_ab is not None and events_ba is not None:
-        ab = np.asarray(events_ab, np.int64)[keep]
-        ba = np.asarray(events_ba, np.int64)[keep]
         # entry (a -> b) receives b's events to a; entry (b -> a) receives a's events to b
-        received = np.concatenate([ba, ab])[order].astype(np.int32)
-        sent = np.concatenate([ab, ba])[order].astype(np.int32)
+        received = place(events_ba, events_ab, np.int32)
+        sent = place(events_ab, events_ba, np.int32)
+    del events_ab, events_ba
     entry = {}
-    for name, arr in (tie_arrays or {}).items():
-        arr = np.asarray(arr)[keep]
-        entry[name] = np.ascontiguousarray(np.concatenate([arr, arr])[order])
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(s, minlength=n), out=indptr[1:])
+    for name in list(tie_arrays or {}):
+        # taken out of the caller's dict as placed: the job's 100M-row graph is built near
+        # the client's memory peak, and each input can go once its CSR copy exists
+        arr = tie_arrays.pop(name) if isinstance(tie_arrays, dict) else tie_arrays[name]
+        entry[name] = place(arr, arr)
+        del arr
+    del fwd, rev, src, dst
 
     on_net = np.isin(keys, np.asarray(on_net_keys, np.int64))
     if home_prefixes:
@@ -193,8 +231,8 @@ def build_call_graph(
     return CallGraph(
         keys=keys,
         indptr=indptr,
-        indices=d[order].astype(np.int32),
-        weights=w[order],
+        indices=indices,
+        weights=weights,
         nodes=nodes,
         received=received,
         sent=sent,

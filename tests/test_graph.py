@@ -169,3 +169,54 @@ def test_build_call_graph_rejects_bad_input():
         build_call_graph(k[[0]], k[[0]], np.array([1.0]), on_net_keys=k)
     with pytest.raises(ValueError):
         build_call_graph(k[[0, 1]], k[[1, 0]], np.array([1.0]), on_net_keys=k)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_csr_without_sorting_equals_the_sorted_build(seed):
+    # the job's ties come in (a, b) order with a < b: the CSR is placed by counting, no sort;
+    # the same ties in any other order take the argsort path: both must give the same arrays
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    m = int(rng.integers(1, 3 * n))
+    ij = np.unique(np.sort(rng.integers(0, n, (m, 2)), axis=1), axis=0)
+    ij = ij[ij[:, 0] != ij[:, 1]]
+    keys = np.sort(rng.choice(10**9, n, replace=False)) + 10**9
+    a, b = keys[ij[:, 0]], keys[ij[:, 1]]
+    w = np.where(rng.random(a.size) < 0.1, 0.0, rng.random(a.size))
+    ab, ba = rng.integers(0, 50, a.size), rng.integers(0, 50, a.size)
+    days = rng.integers(0, 90, a.size).astype(np.int32)
+    blocks = rng.integers(0, 28, (a.size, 4)).astype(np.int16)
+    extra = rng.choice(10**9, 5) + 3 * 10**9
+
+    def build(perm, flip):
+        x, y = a[perm], b[perm]
+        e_ab, e_ba = ab[perm], ba[perm]
+        if flip is not None:  # the same tie as (b, a): its directions swap
+            x, y = np.where(flip, y, x), np.where(flip, x, y)
+            e_ab, e_ba = np.where(flip, e_ba, e_ab), np.where(flip, e_ab, e_ba)
+        return build_call_graph(x, y, w[perm], on_net_keys=keys[:3], extra_keys=extra,
+                                events_ab=e_ab, events_ba=e_ba,
+                                tie_arrays={"days": days[perm], "blocks": blocks[perm]})
+
+    sorted_build = build(np.arange(a.size), None)
+    perm = rng.permutation(a.size)
+    other = build(perm, rng.random(a.size) < 0.5)
+    for name in ("keys", "indptr", "indices", "weights", "received", "sent"):
+        np.testing.assert_array_equal(getattr(sorted_build, name), getattr(other, name), err_msg=name)
+        assert getattr(sorted_build, name).dtype == getattr(other, name).dtype
+    for name in ("days", "blocks"):
+        np.testing.assert_array_equal(sorted_build.entry[name], other.entry[name])
+    # rows hold their neighbours in increasing order, each tie in both rows
+    for u in range(sorted_build.n_nodes):
+        row = sorted_build.indices[sorted_build.indptr[u]:sorted_build.indptr[u + 1]]
+        assert np.all(np.diff(row) > 0)
+    assert sorted_build.n_edges == int((w > 0).sum())
+
+
+def test_canonical_order_detects_unsorted_ties():
+    from socialgraph.kernels.csr import canonical_order
+
+    assert canonical_order(np.array([0, 0, 1], np.int32), np.array([1, 2, 2], np.int32))
+    assert not canonical_order(np.array([0, 1, 0], np.int32), np.array([1, 2, 2], np.int32))
+    assert not canonical_order(np.array([0, 2], np.int32), np.array([1, 1], np.int32))  # a > b
+    assert not canonical_order(np.array([0, 0], np.int32), np.array([1, 1], np.int32))  # repeated
