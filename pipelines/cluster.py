@@ -86,8 +86,13 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
 
 
 def _trim_memory() -> int:
+    """Hand the memory freed by the last tasks back to the OS: Arrow's own allocator (mimalloc
+    or jemalloc, which keep freed pages for reuse) and glibc's heap."""
     import ctypes
 
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
     try:
         return ctypes.CDLL("libc.so.6").malloc_trim(0)
     except OSError:  # not glibc

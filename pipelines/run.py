@@ -15,7 +15,7 @@ import platform
 import shutil
 import time
 import uuid
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -210,17 +210,19 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     tag = manifest["run_id"][:8]
     qtmp = out / f".{catalog.QUARANTINE}.tmp-{tag}" if cfg.ingest.quarantine else None
     etmp = out / f".{catalog.EDGES}.tmp-{tag}"
-    for d in (qtmp, etmp):
-        if d is not None:
-            shutil.rmtree(d, ignore_errors=True)
+    # the datasets the workers write, and their names in a graph checkpoint
+    datasets = [(name, d) for name, d in ((catalog.EDGES, etmp), (catalog.QUARANTINE, qtmp)) if d is not None]
+    for _, d in datasets:
+        shutil.rmtree(d, ignore_errors=True)
     saved = ck.load("graph")
     if saved is not None:  # --resume: the tie table of an earlier run with the same inputs
         with stages.stage("graph") as st:
             st["resumed"] = True
-            for name, d in ((catalog.EDGES, etmp), (catalog.QUARANTINE, qtmp)):
-                if d is not None and (ck.path("graph") / name).exists():
-                    link_tree(ck.path("graph") / name, d)
-                elif d is not None:
+            for name, d in datasets:
+                kept = ck.path("graph") / name
+                if kept.exists():
+                    link_tree(kept, d)
+                else:
                     ensure_dir(d)
             edges = pq.read_table(ck.path("graph") / "ties.parquet")
             hub_keys, quality, as_of = saved["hub_keys"], saved["quality"], saved["as_of"]
@@ -228,34 +230,33 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
             n_edges = st["edges"] = edges.num_rows
         window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
     else:
-        for d in (qtmp, etmp):
-            if d is not None:
-                ensure_dir(d)
-        with nullcontext(clients.get()) as client:
-            compute = make_compute(client, spec.progress)
-            with stages.stage("scan") as st:
-                now = dt.datetime.now(dt.timezone.utc)
-                max_ts, dup_ids = scan(source, compute, need_max_ts=spec.as_of is None, now=now)
-                st["duplicated_ids"] = int(dup_ids.size)
-            as_of = spec.as_of
-            if as_of is None:
-                if max_ts is None:
-                    raise InputError(f"{spec.cdr}: no CDR row has a usable start_time; give --as-of")
-                last = dt.datetime.fromtimestamp(max_ts, dt.timezone.utc).date()
-                as_of = last + dt.timedelta(days=1)
-            window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
-            n_buckets = default_buckets(cfg, total_threads(client), sum(p.rows for p in source.pieces),
-                                        window, worker_memory_limit(client))
-            with stages.stage("graph") as st:
-                edges, hub_keys, quality = build_graph_edges(
-                    source, window, cfg, dup_ids, compute, n_buckets,
-                    None if qtmp is None else str(qtmp), str(etmp), secret=secret)
-                st["rows_in"] = quality["rows_in"]
-                st["rows_used"] = quality["rows_used"]
-                n_edges = st["edges"] = edges.num_rows
-                st["service_hubs"] = int(hub_keys.size)
-                # data the workers had to put on disk to stay within their memory (scan + graph)
-                st["workers_spilled_gib"] = round(spilled_bytes(client) / 2**30, 3)
+        for _, d in datasets:
+            ensure_dir(d)
+        client = clients.get()
+        compute = make_compute(client, spec.progress)
+        with stages.stage("scan") as st:
+            now = dt.datetime.now(dt.timezone.utc)
+            max_ts, dup_ids = scan(source, compute, need_max_ts=spec.as_of is None, now=now)
+            st["duplicated_ids"] = int(dup_ids.size)
+        as_of = spec.as_of
+        if as_of is None:
+            if max_ts is None:
+                raise InputError(f"{spec.cdr}: no CDR row has a usable start_time; give --as-of")
+            last = dt.datetime.fromtimestamp(max_ts, dt.timezone.utc).date()
+            as_of = last + dt.timedelta(days=1)
+        window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
+        n_buckets = default_buckets(cfg, total_threads(client), sum(p.rows for p in source.pieces),
+                                    window, worker_memory_limit(client))
+        with stages.stage("graph") as st:
+            edges, hub_keys, quality = build_graph_edges(
+                source, window, cfg, dup_ids, compute, n_buckets,
+                None if qtmp is None else str(qtmp), str(etmp), secret=secret)
+            st["rows_in"] = quality["rows_in"]
+            st["rows_used"] = quality["rows_used"]
+            n_edges = st["edges"] = edges.num_rows
+            st["service_hubs"] = int(hub_keys.size)
+            # data the workers had to put on disk to stay within their memory (scan + graph)
+            st["workers_spilled_gib"] = round(spilled_bytes(client) / 2**30, 3)
     manifest["window"] = {"as_of": as_of.isoformat(), "start": window.start_date.isoformat(),
                           "lookback_days": window.lookback_days, "timezone": window.timezone}
 
@@ -267,14 +268,14 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         with ck.saving("graph") as staged:
             pq.write_table(edges, staged / "ties.parquet", compression="zstd")
             os.chmod(staged / "ties.parquet", FILE_MODE)
-            for name, d in ((catalog.EDGES, etmp), (catalog.QUARANTINE, qtmp)):
-                if d is not None:
-                    link_tree(d, staged / name)
+            for name, d in datasets:
+                link_tree(d, staged / name)
             ck.save("graph", {"hub_keys": hub_keys, "quality": quality, "as_of": as_of}, staged)
 
     with stages.stage("call_graph") as st:
         cols = _graph_inputs(edges)
         del edges  # the arrays are copies: the table would only add to the client's peak
+        pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
         graph = build_call_graph(
             cols.pop("a"), cols.pop("b"), cols.pop("weight"),
             on_net_keys=sub_keys, home_prefixes=tuple(operators["home_prefixes"]),
