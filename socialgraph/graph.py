@@ -113,6 +113,16 @@ def dense_ids(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+def _in_set(keys: np.ndarray, values) -> np.ndarray:
+    """``np.isin(keys, values)`` for int64 keys: a binary search in the sorted values (repeats
+    do no harm). ``np.isin`` and ``np.unique`` both take ~20x longer on a million numbers."""
+    v = np.sort(np.asarray(values, np.int64))
+    if v.size == 0:
+        return np.zeros(np.asarray(keys).size, bool)
+    pos = np.minimum(np.searchsorted(v, keys), v.size - 1)
+    return v[pos] == keys
+
+
 def _slots_by_sorting(src: np.ndarray, dst: np.ndarray, n: int):
     """:func:`csr_slots` for ties in any order (an argsort of the 2E entries)."""
     s = np.concatenate([src, dst]).astype(np.int64)
@@ -217,7 +227,7 @@ def build_call_graph(
         del arr
     del fwd, rev, src, dst
 
-    on_net = np.isin(keys, np.asarray(on_net_keys, np.int64))
+    on_net = _in_set(keys, on_net_keys)
     if home_prefixes:
         on_net |= prefix_lookup(keys, {p: "home" for p in home_prefixes}) == "home"
     operator = prefix_lookup(keys, dict(operators or {}), default="unknown")
@@ -226,7 +236,7 @@ def build_call_graph(
         "msisdn": format_numbers(keys).to_pandas(),
         "on_net": on_net,
         "operator": operator.astype(str),
-        "service_hub": np.isin(keys, np.asarray([] if service_hub_keys is None else service_hub_keys, np.int64)),
+        "service_hub": _in_set(keys, [] if service_hub_keys is None else service_hub_keys),
     })
     return CallGraph(
         keys=keys,
