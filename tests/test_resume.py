@@ -178,7 +178,7 @@ EVERYTHING = set(ckmod.DEPENDS)
 @pytest.mark.parametrize("section, values, expected", [
     ("offers", {"max_contacts": 10}, {"offers", "backtest", "report"}),
     ("backtest", {"horizon_days": 14}, {"backtest", "report"}),
-    ("contagion", {"fdr": 0.2}, DOWNSTREAM_OF_CIRCLES),
+    ("contagion", {"fdr": 0.05}, DOWNSTREAM_OF_CIRCLES),
     ("circles", {"family_resolution": 0.5}, DOWNSTREAM_OF_CIRCLES),
     ("number_changes", {"min_shared": 3}, {"number_changes"} | DOWNSTREAM_OF_CIRCLES),
     ("scoring", {"half_life_days": 10.0}, {"scores"} | DOWNSTREAM_OF_CIRCLES),
