@@ -26,7 +26,7 @@ import pandas as pd
 
 from .config import CirclesConfig
 from .graph import CallGraph
-from .kernels.circles import _in_circle_ties
+from .kernels.circles import _circle_anchors, _in_circle_ties
 from .subscribers import Subscribers
 
 __all__ = ["declared_circles", "leiden_communities", "leiden_edges", "family_tie_mask", "layer_graph",
@@ -528,7 +528,8 @@ def circle_members(graph: CallGraph, subs: Subscribers, as_of_day: int,
     dup = _duplicate_circles(i_circle, np.where(i_kind == _FAMILY, _FAMILY, _VNET), graph.keys[i_node],
                              d_circle, d_kind, subs.key[d_sub], cfg.declared_jaccard)
     info["dropped_as_declared"] = int(dup.size)
-    info["declared"] = {"circles": int(np.unique(d_circle).size), "members": int(d_circle.size)}
+    info["declared"] = {"circles": int(np.count_nonzero(np.bincount(d_circle, minlength=names.size))),
+                        "members": int(d_circle.size)}
     keep = ~np.isin(i_circle, dup)
     # declared rows first, then inferred, sorted by (circle id, key) (never equal twice)
     circle = np.concatenate([d_circle, i_circle[keep]])
@@ -546,19 +547,18 @@ def circle_members(graph: CallGraph, subs: Subscribers, as_of_day: int,
     # members sorted by key within a circle are sorted by node id too (ids follow key order),
     # except members without a node (-1), which sort first: re-sort nodes within each circle
     n_circles = names.size
-    by_node = np.lexsort((node, circle))
+    by_node = np.argsort(circle * np.int64(graph.n_nodes + 1) + node, kind="stable")  # (circle, node), one key
     ptr = np.zeros(n_circles + 1, np.int64)
     np.cumsum(np.bincount(circle, minlength=n_circles), out=ptr[1:])
     strength, strongest, influence = (np.empty(key.size) for _ in range(3))
     strength[by_node], strongest[by_node], influence[by_node] = in_circle_ties(graph, ptr, node[by_node])
     # anchor: max influence among active on-net members, then strength, then lowest key
-    cand = np.flatnonzero(active)
-    cand = cand[np.lexsort((key[cand], -strength[cand], -influence[cand], circle[cand]))]
-    first = np.r_[True, circle[cand][1:] != circle[cand][:-1]] if cand.size else np.zeros(0, bool)
+    cand = np.flatnonzero(active)  # rows in circle order
+    best = np.empty(cand.size, np.int64)
+    best = best[:_circle_anchors(cand, circle, influence, strength, key, best)]
     role = np.zeros(key.size, np.int8)
-    role[cand[first]] = 1
-    used = np.unique(circle)
-    info["circles"] = int(used.size)
+    role[best] = 1
+    info["circles"] = int(np.count_nonzero(np.bincount(circle, minlength=n_circles)))
     m = pd.DataFrame({
         "circle_id": _str_take(names, circle), "kind": _str_take(_KINDS, kind),
         "source": _str_take(("inferred", "declared"), declared.astype(np.int8)), "key": key, "node": node,
