@@ -97,7 +97,16 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray]) -> np.
     test, flat = test[keep], flat[keep]
     # each test's support in ascending order; F_j jumps at each attainable value a by
     # (a - the next smaller attainable value of the same test)
-    by = np.lexsort((flat, test))
+    new_test = np.r_[True, test[1:] != test[:-1]]
+    if np.all((flat[1:] <= flat[:-1]) | new_test[1:]) and not np.signbit(flat).any():
+        # tails P(X >= x), x = 0..n, come in descending order: reverse each test's run (the
+        # same ascending values as the sort, without sorting)
+        seg = np.cumsum(new_test) - 1
+        start = np.flatnonzero(new_test)
+        end = np.r_[start[1:], test.size]
+        by = start[seg] + end[seg] - 1 - np.arange(test.size)
+    else:
+        by = np.lexsort((flat, test))
     values, test = flat[by], test[by]
     first = np.r_[True, test[1:] != test[:-1]]
     steps = values - np.where(first, 0.0, np.r_[0.0, values[:-1]])
