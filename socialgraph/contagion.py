@@ -97,7 +97,16 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray]) -> np.
     test, flat = test[keep], flat[keep]
     # each test's support in ascending order; F_j jumps at each attainable value a by
     # (a - the next smaller attainable value of the same test)
-    by = np.lexsort((flat, test))
+    new_test = np.r_[True, test[1:] != test[:-1]]
+    if np.all((flat[1:] <= flat[:-1]) | new_test[1:]) and not np.signbit(flat).any():
+        # tails P(X >= x), x = 0..n, come in descending order: reverse each test's run (the
+        # same ascending values as the sort, without sorting)
+        seg = np.cumsum(new_test) - 1
+        start = np.flatnonzero(new_test)
+        end = np.r_[start[1:], test.size]
+        by = start[seg] + end[seg] - 1 - np.arange(test.size)
+    else:
+        by = np.lexsort((flat, test))
     values, test = flat[by], test[by]
     first = np.r_[True, test[1:] != test[:-1]]
     steps = values - np.where(first, 0.0, np.r_[0.0, values[:-1]])
@@ -223,8 +232,9 @@ def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
         churned &= ~np.asarray(not_churn, bool)
     tenure = start_day - subs.activation_day
     band = np.searchsorted(np.asarray(TENURE_BANDS), tenure, side="right")
-    plan = pd.Series(subs.plan).fillna("").to_numpy(dtype=object)
-    stratum = pd.factorize(pd.Series(band).astype(str) + "|" + plan)[0]
+    plan = pd.factorize(pd.Series(subs.plan).fillna("").to_numpy(dtype=object))[0]
+    # a stratum is a (band, plan) pair: one code per pair, not per "band|plan" string
+    stratum = pd.factorize(band.astype(np.int64) * (int(plan.max(initial=0)) + 1) + plan)[0]
     n = np.bincount(stratum[active], minlength=stratum.max() + 1).astype(np.float64)
     c = np.bincount(stratum[active], weights=churned[active], minlength=stratum.max() + 1)
     overall = churned.sum() / max(active.sum(), 1)
@@ -279,26 +289,36 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     m["churned"] = churned
     m["churn_day"] = np.where(churned, churn_day, -1)
     m["baseline"] = np.where(tested, baseline, np.nan)
-    ported = np.isin(key, np.asarray([] if port_keys is None else port_keys, np.int64)) & churned
+    # a hash lookup (np.isin sorts the members' keys)
+    ported = pd.Series(key, copy=False).isin(np.asarray([] if port_keys is None else port_keys, np.int64)).to_numpy() \
+        & churned
     competitor = np.zeros(len(m), bool)
     if competitor_share is not None:
         share = competitor_share.reindex(key).to_numpy(dtype=np.float64)
         competitor = m["active"].to_numpy() & (np.nan_to_num(share) >= COMPETITOR_SHARE)
     mid = start + cfg.window_days / 2
-    g = m.assign(
-        tested_=tested, churned_=churned, first_=churned & (churn_day < mid), second_=churned & (churn_day >= mid),
-        last_=churned & (churn_day >= as_of_day - cfg.recent_days), reentry_=tested & in_window & reentered,
-        ported_=ported, competitor_=competitor,
-    ).groupby("circle_id", sort=True)
-    circles = g.agg(kind=("kind", "first"), source=("source", "first"), size=("key", "size"),
-                    on_net_members=("on_net", "sum"), active_members=("active", "sum"),
-                    tested=("tested_", "sum"), churned_recent=("churned_", "sum"),
-                    churned_first_half=("first_", "sum"), churned_second_half=("second_", "sum"),
-                    churned_last_days=("last_", "sum"), reentries=("reentry_", "sum"),
-                    ported=("ported_", "sum"), competitor_members=("competitor_", "sum")).reset_index()
+    # per circle, on integer codes in circle-id order (no groupby over the member rows' strings)
+    codes, ids = m["circle_id"].factorize(sort=True)
+    n_c = len(ids)
+    first = np.full(n_c, len(m), np.int64)  # each circle's first row (kind and source)
+    np.minimum.at(first, codes, np.arange(len(m), dtype=np.int64))
+
+    def count(mask):
+        return np.bincount(codes[np.asarray(mask, bool)], minlength=n_c).astype(np.int64)
+
+    circles = pd.DataFrame({
+        "circle_id": pd.array(ids, dtype=m["circle_id"].dtype), "kind": m["kind"].array.take(first),
+        "source": m["source"].array.take(first), "size": np.bincount(codes, minlength=n_c).astype(np.int64),
+        "on_net_members": count(m["on_net"].to_numpy()), "active_members": count(m["active"].to_numpy()),
+        "tested": count(tested), "churned_recent": count(churned),
+        "churned_first_half": count(churned & (churn_day < mid)),
+        "churned_second_half": count(churned & (churn_day >= mid)),
+        "churned_last_days": count(churned & (churn_day >= as_of_day - cfg.recent_days)),
+        "reentries": count(tested & in_window & reentered), "ported": count(ported),
+        "competitor_members": count(competitor),
+    })
 
     # exact tails per circle, over the tested members' baselines (rows grouped by circle)
-    codes = pd.Index(circles["circle_id"]).get_indexer(m["circle_id"])
     sel = np.flatnonzero(tested)
     sel = sel[np.argsort(codes[sel], kind="stable")]
     counts = np.bincount(codes[sel], minlength=len(circles))

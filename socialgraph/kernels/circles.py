@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import pjit, prange
+from ._jit import njit, pjit, prange
 
 
 @pjit
@@ -73,3 +73,27 @@ def _excess_tails(ptr, probs, observed, tails, out):
             out[c] = 0.0
         else:
             out[c] = tails[base + k]
+
+
+@njit
+def _circle_anchors(rows, circle, influence, strength, key, out):
+    """Per run of ``rows`` of one circle (``circle[rows]`` ascending): the row of highest
+    ``influence``, then highest ``strength``, then lowest ``key`` (as a sort on those would
+    pick), written to ``out``; returns the number of circles found."""
+    n = 0
+    i = 0
+    while i < rows.shape[0]:
+        c = circle[rows[i]]
+        best = rows[i]
+        j = i + 1
+        while j < rows.shape[0] and circle[rows[j]] == c:
+            r = rows[j]
+            if (influence[r] > influence[best]
+                    or (influence[r] == influence[best]
+                        and (strength[r] > strength[best] or (strength[r] == strength[best] and key[r] < key[best])))):
+                best = r
+            j += 1
+        out[n] = best
+        n += 1
+        i = j
+    return n
