@@ -21,6 +21,20 @@ from socialgraph.config import ClusterConfig
 log = logging.getLogger("socialgraph")
 
 
+def local_workers(cfg: ClusterConfig) -> int:
+    """Worker processes of the embedded cluster: one per core unless configured."""
+    return cfg.n_workers or max(1, os.cpu_count() or 1)
+
+
+def local_worker_memory(cfg: ClusterConfig) -> int:
+    """Each embedded worker's memory limit in bytes: 80 % of the machine split between them."""
+    if cfg.memory_limit == "auto":
+        return int(psutil.virtual_memory().total * 0.8 / local_workers(cfg))
+    from dask.utils import parse_bytes
+
+    return int(parse_bytes(cfg.memory_limit))
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str | None = None):
     """A ``distributed.Client``: connected to ``scheduler`` or to a new local cluster.
@@ -35,10 +49,8 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
                      len(client.scheduler_info().get("workers", {})))
             yield client
         return
-    n_workers = cfg.n_workers or max(1, os.cpu_count() or 1)
-    memory = cfg.memory_limit
-    if memory == "auto":
-        memory = int(psutil.virtual_memory().total * 0.8 / n_workers)
+    n_workers = local_workers(cfg)
+    memory = local_worker_memory(cfg)
     # Dask asks glibc to hand freed memory back to the OS at once (trim threshold 64 KiB), and
     # large arrays are mmapped by default, so every partition's big temporaries page-fault
     # afresh: ~25% of the graph stage. Keeping up to 64 MiB of freed heap per worker cuts that
@@ -46,11 +58,7 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
     # Under a tight memory limit that kept heap would count against it and pause the worker
     # (Dask pauses a worker at 80 % of its limit, and a paused cluster waits forever): there,
     # keep at most 1/32 of the limit.
-    keep = 64 << 20
-    if memory not in (None, "auto", 0):
-        from dask.utils import parse_bytes
-
-        keep = min(keep, parse_bytes(memory) // 32)
+    keep = min(64 << 20, memory // 32)
     env = {"MALLOC_TRIM_THRESHOLD_": keep, "MALLOC_MMAP_THRESHOLD_": keep}
     # The settings stay in force for the cluster's whole life, not only while it starts: a worker
     # that Dask restarts (killed past 95 % of its limit) gets a new nanny built from the global
@@ -64,6 +72,9 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
                 # a cluster left without workers (seen once at a 450 MiB limit: both nannies
                 # gave up) fails the job after a while instead of waiting forever
                 "distributed.scheduler.no-workers-timeout": "300s"}
+    # Dask sets these in this process's environment to start the workers and leaves them
+    # there, where they would override the next cluster's (an OS value wins over the config)
+    saved_env = {k: os.environ.get(k) for k in env}
     with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=n_workers,
@@ -83,6 +94,11 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
                 yield client
         finally:
             cluster.close()
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def _trim_memory() -> int:

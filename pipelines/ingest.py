@@ -172,8 +172,22 @@ def _pieces(files: list[CdrFile], blocksize: int | None) -> list[Piece]:
     return out
 
 
-def open_cdrs(path: str, cfg: JobConfig, skip_bad_files: bool = False) -> CdrSource:
+def resolve_blocksize(setting: str | None, worker_memory: int = 0) -> int | None:
+    """``ingest.blocksize`` in bytes (``None``: a task per file); ``auto`` from the workers'
+    memory limit (0: unknown)."""
+    if setting is None:
+        return None
+    if setting != "auto":
+        return parse_bytes(setting)
+    if not worker_memory:
+        return 256 << 20
+    return int(min(max((worker_memory - (300 << 20)) // 16, 16 << 20), 1 << 30))
+
+
+def open_cdrs(path: str, cfg: JobConfig, skip_bad_files: bool = False, worker_memory: int = 0) -> CdrSource:
     """List and check the CDR files (footers only), and open them lazily with Dask.
+
+    ``worker_memory``: the workers' memory limit in bytes if known (sizes ``blocksize: auto``).
 
     Raises :class:`InputError` (one line naming the file and the fix) for a file that cannot
     be used, unless ``skip_bad_files``: then it becomes a piece that every pass skips and
@@ -192,8 +206,7 @@ def open_cdrs(path: str, cfg: JobConfig, skip_bad_files: bool = False) -> CdrSou
         raise InputError(f"{path}: no CDR rows (its {len(good)} readable Parquet file(s) hold 0 rows); "
                          "point --cdr at an export with data")
     reader = PieceReader(fs if "://" in str(path) else None, skip_bad_files)
-    blocksize = parse_bytes(cfg.ingest.blocksize) if cfg.ingest.blocksize else None
-    pieces = _pieces(infos, blocksize)
+    pieces = _pieces(infos, resolve_blocksize(cfg.ingest.blocksize, worker_memory))
     meta = pd.DataFrame({c: pd.Series(dtype=object) for c in read_cols})
     # Arrow-backed columns: no conversion to NumPy blocks, nulls and timestamp units kept.
     ddf = dd.from_map(reader, pieces, meta=meta, enforce_metadata=False, label="read-cdr")

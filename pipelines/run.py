@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from socialgraph.backtest import backtest
@@ -49,8 +50,8 @@ from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
 from .checkpoints import Checkpoints, link_tree, stage_fingerprints
-from .cluster import LazyClient, make_compute, make_task_map, spilled_bytes, total_threads, \
-    worker_memory_limit
+from .cluster import LazyClient, local_worker_memory, make_compute, make_task_map, spilled_bytes, \
+    total_threads, worker_memory_limit
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
 from .ingest import check_usable_rows, open_cdrs, scan
@@ -180,7 +181,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         except ValueError as e:
             raise InputError(f"{spec.subscribers}: {e}") from None
         sub_keys = subscribers.key
-        source = open_cdrs(spec.cdr, cfg, skip_bad_files=spec.skip_bad_files)
+        source = open_cdrs(spec.cdr, cfg, skip_bad_files=spec.skip_bad_files,
+                           worker_memory=0 if spec.scheduler else local_worker_memory(cfg.cluster))
         manifest["inputs"] = {
             "cdr": input_description(spec.cdr),
             "subscribers": {**input_description(spec.subscribers), "rows": subs.num_rows},
@@ -490,16 +492,24 @@ def circles_table(circles: pd.DataFrame, members: pd.DataFrame, secret: bytes | 
     pseudonym when pseudonymising: a masked number still shows seven digits)."""
     import pyarrow as pa
 
-    from socialgraph.numbers import mask_number, pseudonymise_keys
+    from socialgraph.numbers import mask_numbers, pseudonymise_keys
 
     anchors = members.loc[members["role"] == "anchor", ["circle_id", "key"]]
     if secret is None:
-        shown = (mask_number(s) for s in format_numbers(anchors["key"].to_numpy()).to_pylist())
+        shown = mask_numbers(format_numbers(anchors["key"].to_numpy()))
     else:
-        shown = pseudonymise_keys(anchors["key"].to_numpy(), secret).to_pylist()
-    masked = dict(zip(anchors["circle_id"], shown))
+        shown = pseudonymise_keys(anchors["key"].to_numpy(), secret)
+    # each circle's anchor by a hash lookup (a circle without one: null); no loop over circles
+    at = pd.Index(anchors["circle_id"].to_numpy(dtype=object)).get_indexer(circles["circle_id"].to_numpy(dtype=object))
+    if isinstance(shown, pa.ChunkedArray):
+        shown = shown.combine_chunks()
+    if len(anchors):
+        anchor = pc.if_else(pa.array(at >= 0), shown.cast(pa.string()).take(pa.array(np.where(at >= 0, at, 0))),
+                            pa.scalar(None, pa.string()))
+    else:
+        anchor = pa.nulls(len(circles), pa.string())
     t = pa.Table.from_pandas(circles, preserve_index=False)
-    return t.append_column("anchor", pa.array([masked.get(c) for c in circles["circle_id"]], pa.string()))
+    return t.append_column("anchor", anchor.cast(pa.string()))
 
 
 def members_table(members: pd.DataFrame, secret: bytes | None = None):

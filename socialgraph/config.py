@@ -176,20 +176,22 @@ class IngestConfig:
 
     ``blocksize``: a task reads runs of a file's row groups of about this many uncompressed
     bytes (a file of one row group is one task whatever its size); ``null`` = one task per
-    file. A task's working set is a few times its block on top of the ~300 MiB a worker
-    holds anyway (README "Memory envelope"), so 128 MiB suits workers of 1 GiB and more;
-    give less with tighter workers. Results do not depend on it.
+    file; ``auto`` = 1/16 of what a worker has beyond the ~300 MiB it holds anyway (README
+    "Memory envelope"), between 16 MiB and 1 GiB (256 MiB on an external cluster, whose
+    workers' limits are not known in advance). Bigger blocks pre-aggregate more pairs within
+    a task, so the combine has less to do: at 100M rows, 1M-row blocks instead of 8M-row
+    ones made the graph stage spill 18 GiB. Results do not depend on it.
     """
 
     quarantine: bool = True
-    blocksize: str | None = "128MiB"
+    blocksize: str | None = "auto"
     combine_partitions: int = 0  # 0 = eight per worker thread
 
     def __post_init__(self):
         if not isinstance(self.quarantine, bool):
             raise ValueError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
-        if self.blocksize is not None and not _BYTES.fullmatch(str(self.blocksize).strip()):
-            raise ValueError(f"ingest.blocksize must be a size like 64MiB or null, got {self.blocksize!r}")
+        if self.blocksize not in (None, "auto") and not _BYTES.fullmatch(str(self.blocksize).strip()):
+            raise ValueError(f"ingest.blocksize must be a size like 64MiB, auto or null, got {self.blocksize!r}")
         _check_range("ingest", "combine_partitions", self.combine_partitions, 0, 4096)
 
 

@@ -29,6 +29,7 @@ from .kernels import numbers as _k
 
 __all__ = [
     "NUMBER_STATUS",
+    "mask_numbers",
     "normalize_numbers",
     "format_numbers",
     "number_keys",
@@ -208,6 +209,33 @@ def pseudonymise_keys(keys: np.ndarray, secret: bytes) -> pa.Array:
 def numbers_out(keys: np.ndarray, secret: bytes | None = None) -> pa.Array:
     """How numbers are written to outputs: digit strings, or pseudonyms when a secret is given."""
     return format_numbers(keys) if secret is None else pseudonymise_keys(keys, secret)
+
+
+def mask_numbers(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """:func:`mask_number` of every string of an Arrow array (nulls stay null), vectorised:
+    the job masks the anchor of each of millions of circles.
+
+    >>> mask_numbers(pa.array(["4512", "+4512345678", "12345678", None])).to_pylist()
+    ['****', '+45****5678', '******78', None]
+    """
+    arr = numbers.combine_chunks() if isinstance(numbers, pa.ChunkedArray) else numbers
+    arr = arr.cast(pa.string())
+    length = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    out = np.empty(len(arr), object)
+    out[~valid] = None
+    for n in np.unique(length[valid].astype(np.int64, copy=False)).tolist():
+        rows = np.flatnonzero(valid & (length == n))
+        part = arr.take(pa.array(rows))
+        if n >= 11:
+            masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(part, 0, 3),
+                                                 pc.utf8_slice_codeunits(part, n - 4, n), "****")
+        elif n <= 4:
+            masked = pa.array(["*" * n] * len(rows), pa.string())
+        else:
+            masked = pc.binary_join_element_wise("*" * (n - 2), pc.utf8_slice_codeunits(part, n - 2, n), "")
+        out[rows] = masked.to_numpy(zero_copy_only=False)
+    return pa.array(out, pa.string())
 
 
 def mask_number(msisdn: str) -> str:

@@ -103,3 +103,19 @@ def test_tight_workers_get_more_combine_buckets():
     # 10M rows of 80-byte partials, each bucket's at most 1/16 of a 700 MiB worker
     n = default_buckets(cfg, 2, 10_000_000, w, 700 << 20)
     assert 10_000_000 * 80 / n <= (700 << 20) / 16 and n < 40
+
+
+def test_auto_blocksize_follows_the_workers_memory():
+    from pipelines.ingest import resolve_blocksize
+    from socialgraph.config import IngestConfig
+
+    mib = 1 << 20
+    assert resolve_blocksize(None) is None and resolve_blocksize("64MiB") == 64 * mib
+    assert resolve_blocksize("auto") == 256 * mib  # an external cluster: limits unknown
+    assert resolve_blocksize("auto", 700 * mib) == 25 * mib  # (700 - 300) / 16
+    assert resolve_blocksize("auto", 400 * mib) == 16 * mib  # never below 16 MiB
+    assert resolve_blocksize("auto", 9830 * mib) == (9830 - 300) * mib // 16
+    assert resolve_blocksize("auto", 64 << 30) == 1 << 30  # never above 1 GiB
+    assert IngestConfig().blocksize == "auto"
+    with pytest.raises(ValueError, match="ingest.blocksize"):
+        IngestConfig(blocksize="big")

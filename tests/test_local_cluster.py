@@ -24,6 +24,7 @@ def _settings(dask_worker):
 
 def test_a_restarted_worker_keeps_the_no_pause_and_allocator_settings():
     limit = 512 << 20
+    before = os.environ.get("MALLOC_TRIM_THRESHOLD_")
     with dask_client(None, ClusterConfig(n_workers=1, memory_limit="512MiB")) as client:
         ((addr, (pause, trim, pid)),) = client.run(_settings).items()
         assert pause is False and trim == str(limit // 32)
@@ -42,8 +43,14 @@ def test_a_restarted_worker_keeps_the_no_pause_and_allocator_settings():
         ((_, (pause, trim, new_pid)),) = now.items()
         assert new_pid != pid
         assert pause is False, "a restarted worker would pause at 80 % of its limit"
-        # set, though not always to this cluster's value: Dask applies it through the parent's
-        # os.environ, where a cluster started earlier in the same process may have left its own
-        assert trim is not None
-    # the settings are the cluster's, not left behind in the caller's config
+        assert trim == str(limit // 32)
+    # the settings are the cluster's, not left behind in the caller's config or environment
     assert dask.config.get("distributed.worker.memory.pause") != False  # noqa: E712
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == before
+
+
+def test_a_second_cluster_in_the_same_process_gets_its_own_allocator_settings():
+    for limit in (512 << 20, 1 << 30):
+        with dask_client(None, ClusterConfig(n_workers=1, memory_limit=str(limit))) as client:
+            ((_, (_, trim, _)),) = client.run(_settings).items()
+        assert trim == str(min(64 << 20, limit // 32))
