@@ -335,9 +335,19 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     with stages.stage("write") as st:
         with atomic_path(out / catalog.REPORT) as tmp:
             tmp.write_text(page, encoding="utf-8")
+        # The write stage was the client's memory peak at 100M CDR rows: the nodes go first so
+        # the call graph can go, and Arrow's allocator hands each written table's pages back.
+        write_parquet(_nodes_table(graph, secret), out / catalog.NODES)
+        n_nodes = graph.n_nodes
+        del graph
+        pool = pa.default_memory_pool()
+        pool.release_unused()
         write_parquet(scored_table(scored, secret), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)
+        pool.release_unused()
         write_parquet(circles_table(circles, members, secret), out / catalog.CIRCLES, CIRCLES)
+        pool.release_unused()
         write_parquet(members_table(members, secret), out / catalog.CIRCLE_MEMBERS, CIRCLE_MEMBERS)
+        pool.release_unused()
         write_parquet(changes_table(changes, secret), out / catalog.NUMBER_CHANGES, NUMBER_CHANGES)
         write_parquet(history_table(history), out / catalog.CIRCLE_HISTORY, CIRCLE_HISTORY)
         if lineage is not None:
@@ -352,7 +362,6 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
             (out / catalog.TARGETS_XLSX).unlink(missing_ok=True)
         write_targets(targets, out / catalog.TARGETS, xlsx)
         replace_dir(etmp, out / catalog.EDGES)
-        write_parquet(_nodes_table(graph, secret), out / catalog.NODES)
         quality["window"] = manifest["window"]
         quality["subscribers"] = subscriber_quality(subscribers, as_of_day, day_number(dt.date.today()))
         write_json(quality, out / catalog.QUALITY)
@@ -363,7 +372,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     manifest["stages"] = stages.stages
     manifest["rows"] = {"cdr_in": quality["rows_in"], "cdr_used": quality["rows_used"],
                         "cdr_quarantined": quality["rows_quarantined"], "edges": n_edges,
-                        "nodes": graph.n_nodes}
+                        "nodes": n_nodes}
     manifest["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     manifest["status"] = "complete"
