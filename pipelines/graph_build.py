@@ -78,43 +78,63 @@ def _key_sample(part: PairPartial) -> np.ndarray:
     return part.a[::KEY_SAMPLE_STRIDE].copy()
 
 
+#: pieces whose partials place the split points (spread over the input: weekly files differ
+#: little in which numbers call)
+SAMPLE_PIECES = 4
+#: a bucket's partials are first combined in groups of this many pieces (a tree reduction):
+#: a group's combine can run, and free its pieces' partials, before the other pieces are read
+COMBINE_GROUP = 8
+
+
+def _combine_group(*pieces: PairPartial) -> PairPartial:
+    nonempty = [p for p in pieces if len(p)]
+    return combine_partials(nonempty) if nonempty else pieces[0]
+
+
 def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                   n_buckets: int, quarantine_dir: str | None, balance_keys: np.ndarray | None,
                   compute, secret: bytes | None = None):
     """Delayed tie tables, one per bucket (sorted, concatenating in order), and row counts.
 
     Buckets are ranges of the pairs' ``a`` key. Their split points come from a sample of the
-    partials' own keys (the partials are computed and kept on the workers first), so the
+    pairs' own keys in a few pieces spread over the input (computed first and kept), so the
     buckets hold about equal numbers of pairs: quantiles of the subscriber numbers made the
     first bucket three times the average (``a`` is the smaller number of a pair, and off-net
     numbers below the operator's range all land there), the one that killed workers under a
-    tight memory limit. ``balance_keys`` places the split points instead (tests).
+    tight memory limit. ``balance_keys`` places the split points instead (tests). The other
+    pieces split their partials as they make them, and each bucket combines its partials in
+    groups of :data:`COMBINE_GROUP` pieces first, so the workers never hold every piece's
+    partials at once (the combine's sums, minima, maxima and day bits do not depend on it).
     """
     block_masks = activity_block_masks(window, cfg.scoring.block_days)
     parts = source.ddf.to_delayed()
-    processed = [
-        dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids,
-                                                quarantine_dir, None, secret=secret)
-        for i, p in enumerate(parts)
-    ]
-    dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg,
-                                                    quarantine_dir, None, secret=secret)
+    sampled: dict[int, object] = {}
     if balance_keys is None:
-        # computed once and kept on the workers (spilled if need be) for the split below
-        *processed, dups = dask.persist(*processed, dups)
-    partials = [p[0] for p in processed] + [dups[0]]
-    counts = [p[1] for p in processed] + [dups[1]]
-    if balance_keys is None:
-        (samples,) = compute([dask.delayed(_key_sample)(p) for p in partials], label="read CDRs")
+        picks = sorted(set(np.linspace(0, len(parts) - 1, min(len(parts), SAMPLE_PIECES)).round().astype(int).tolist()))
+        tasks = [dask.delayed(process_partition, nout=3)(parts[i], i, source.rename, window, cfg, dup_ids,
+                                                         quarantine_dir, None, secret=secret) for i in picks]
+        sampled = dict(zip(picks, dask.persist(*tasks)))  # computed once, kept for the split below
+        (samples,) = compute([dask.delayed(_key_sample)(t[0]) for t in sampled.values()], label="read CDRs")
         balance_keys = np.concatenate(samples) if samples else np.empty(0, np.int64)
     boundaries = range_boundaries(np.asarray(balance_keys, np.int64), n_buckets)
     n_buckets = boundaries.size + 1
-    split = [dask.delayed(split_partial, nout=n_buckets)(p, boundaries) for p in partials]
-    combined = [
-        dask.delayed(_combine_bucket)(*[s[k] for s in split], n_words=window.n_words,
-                                      block_masks=block_masks)
-        for k in range(n_buckets)
+    processed = [
+        sampled[i] if i in sampled else
+        dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids,
+                                                quarantine_dir, boundaries, secret=secret)
+        for i, p in enumerate(parts)
     ]
+    dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg,
+                                                    quarantine_dir, boundaries, secret=secret)
+    split = [dask.delayed(split_partial, nout=n_buckets)(p[0], boundaries) if i in sampled else p[0]
+             for i, p in enumerate(processed)] + [dups[0]]
+    counts = [p[1] for p in processed] + [dups[1]]
+    groups = [split[g:g + COMBINE_GROUP] for g in range(0, len(split), COMBINE_GROUP)]
+    combined = []
+    for k in range(n_buckets):
+        pieces = [s[k] for s in split] if len(groups) == 1 else \
+            [dask.delayed(_combine_group)(*[s[k] for s in grp]) for grp in groups]
+        combined.append(dask.delayed(_combine_bucket)(*pieces, n_words=window.n_words, block_masks=block_masks))
     return combined, counts
 
 
