@@ -112,10 +112,6 @@ def run_ours(data: Path, as_of: str, lookback: int) -> dict:
     from pipelines.ingest import open_cdrs, scan
     from socialgraph.ties import Window
 
-    import pyarrow.parquet as pq
-
-    from socialgraph.numbers import number_keys
-
     cfg = load_config(data / "job.yaml")
     t0 = time.perf_counter()
     with dask_client(None, cfg.cluster) as client:

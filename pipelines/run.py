@@ -339,7 +339,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         # the call graph can go, and Arrow's allocator hands each written table's pages back.
         write_parquet(_nodes_table(graph, secret), out / catalog.NODES)
         n_nodes = graph.n_nodes
-        del graph
+        graph = None  # the CSR: the biggest thing the client holds
         pool = pa.default_memory_pool()
         pool.release_unused()
         write_parquet(scored_table(scored, secret), out / catalog.SUBSCRIBERS_SCORED, SUBSCRIBERS_SCORED)

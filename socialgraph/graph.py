@@ -225,7 +225,7 @@ def build_call_graph(
         arr = tie_arrays.pop(name) if isinstance(tie_arrays, dict) else tie_arrays[name]
         entry[name] = place(arr, arr)
         del arr
-    del fwd, rev, src, dst
+    fwd = rev = src = dst = None  # freed before the node table is built
 
     on_net = _in_set(keys, on_net_keys)
     if home_prefixes:

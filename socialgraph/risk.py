@@ -34,7 +34,7 @@ import pandas as pd
 from .config import ScoringConfig
 from .graph import CallGraph
 from .stickiness import TieFeatures, stickiness_components, tie_features
-from .subscribers import NEVER, Subscribers
+from .subscribers import Subscribers
 
 __all__ = ["RISK_FEATURES", "RiskModel", "fit_logistic", "score_subscribers", "auc", "lift_at"]
 
