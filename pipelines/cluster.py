@@ -73,8 +73,12 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
                 # gave up) fails the job after a while instead of waiting forever
                 "distributed.scheduler.no-workers-timeout": "300s"}
     # Dask sets these in this process's environment to start the workers and leaves them
-    # there, where they would override the next cluster's (an OS value wins over the config)
+    # there, where they would override this cluster's (an OS value wins over the config;
+    # any earlier cluster in the process, ours or not, leaves its own): cleared for the start,
+    # put back afterwards
     saved_env = {k: os.environ.get(k) for k in env}
+    for k in env:
+        os.environ.pop(k, None)
     with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=n_workers,
