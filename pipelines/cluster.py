@@ -224,19 +224,20 @@ def make_task_map(client: Client, stage_dir: str, show_progress: bool | None = N
 
         order = sorted(range(len(tasks)), key=lambda i: (-costs[i], i))
         tag = uuid.uuid4().hex[:8]
-        futures, here = {}, []
+        futures, here, largest = {}, [], 0
         for rank, i in enumerate(order):
             key = f"{getattr(fn, '__name__', 'task')}-{tag}-{i}"
             path = os.path.join(stage_dir, f"{key}.pkl")
             with open(path, "wb") as fh:
                 pickle.dump(tasks[i], fh, protocol=5)
-            if limit and WORKER_BASE_BYTES + TASK_MEMORY_FACTOR * os.path.getsize(path) > 0.85 * limit:
+            size = os.path.getsize(path)
+            largest = max(largest, size)
+            if limit and WORKER_BASE_BYTES + TASK_MEMORY_FACTOR * size > 0.85 * limit:
                 here.append((i, path))
                 continue
             futures[i] = client.submit(_run_from_file, path, fn, key=key, priority=len(order) - rank, pure=False)
         results = [None] * len(tasks)
-        sizes = [os.path.getsize(os.path.join(stage_dir, f)) for f in os.listdir(stage_dir) if tag in f]
-        log.debug("%s: %d task(s), largest %s pickled", label or "tasks", len(tasks), format_bytes(max(sizes, default=0)))
+        log.debug("%s: %d task(s), largest %s pickled", label or "tasks", len(tasks), format_bytes(largest))
         if here:
             log.info("%s: %d task(s) too big for workers of %s run in the client", label or "tasks",
                      len(here), format_bytes(limit))
