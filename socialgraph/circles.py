@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from .arrays import isin, unique, unique_inverse
 from .config import CirclesConfig
 from .graph import CallGraph
 from .kernels.circles import _circle_anchors, _in_circle_ties
@@ -256,7 +257,7 @@ def leiden_batches(n_nodes: int, src: np.ndarray, dst: np.ndarray, batch_edges: 
     n_comp, comp = connected_components(adj, directed=False)  # labelled in order of lowest node
     comp_edges = np.bincount(comp[src], minlength=n_comp)
     before = np.cumsum(comp_edges) - comp_edges  # ties of the components before this one
-    batch_of_comp = np.unique(before // batch_edges, return_inverse=True)[1].astype(np.int64)
+    batch_of_comp = unique_inverse(before // batch_edges)[1]
     batch = batch_of_comp[comp]
     return batch, np.bincount(batch[src], minlength=int(batch.max()) + 1)
 
@@ -293,7 +294,7 @@ def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: 
     weight = np.asarray(graph.weights[once], np.float64)
     start = None
     if initial is not None:
-        start = np.unique(initial[nodes], return_inverse=True)[1]
+        start = unique_inverse(initial[nodes])[1]
     batch, batch_ties = leiden_batches(nodes.size, src, dst, cfg.leiden_batch_edges)
     n_batches = batch_ties.size
     # each batch's nodes, numbered in node order; its ties, in tie order
@@ -311,7 +312,7 @@ def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: 
         t = tie_order[tie_ptr[b]:tie_ptr[b + 1]]
         init = None
         if start is not None:
-            init = np.unique(start[node_order[node_ptr[b]:node_ptr[b + 1]]], return_inverse=True)[1]
+            init = unique_inverse(start[node_order[node_ptr[b]:node_ptr[b + 1]]])[1]
         # modularity's null model scales with the graph's total weight: on a batch, the same
         # optimum needs the resolution scaled by the batch's share of it (CPM has no such term)
         res = resolution * float(weight[t].sum()) / total if objective == "modularity" and total > 0 else resolution
@@ -404,10 +405,10 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         results = results[len(plan.tasks):]
         keys = graph.keys[node]
         # a circle is named after its lowest member number: label -> min key -> hashed id
-        label = np.unique(label, return_inverse=True)[1].reshape(-1)
+        label = unique_inverse(label)[1]
         low = np.full(int(label.max()) + 1 if label.size else 0, np.iinfo(np.int64).max, np.int64)
         np.minimum.at(low, label, keys)
-        uniq, inv = np.unique(low[label], return_inverse=True)
+        uniq, inv = unique_inverse(low[label])
         names.append(_hash_ids(prefix, uniq))
         circle.append(inv.reshape(-1).astype(np.int64) + n_names)
         n_names += uniq.size
@@ -457,7 +458,7 @@ def _duplicate_circles(i_circle: np.ndarray, i_kind: np.ndarray, i_key: np.ndarr
     n_i = np.bincount(i_circle)[ic]
     n_d = np.bincount(d_circle)[dc]
     jac = shared / (n_i + n_d - shared)
-    return np.unique(ic[jac >= min_jaccard])
+    return unique(ic[jac >= min_jaccard])
 
 
 def in_circle_ties(graph: CallGraph, circle_ptr: np.ndarray, member_node: np.ndarray
@@ -530,7 +531,7 @@ def circle_members(graph: CallGraph, subs: Subscribers, as_of_day: int,
     info["dropped_as_declared"] = int(dup.size)
     info["declared"] = {"circles": int(np.count_nonzero(np.bincount(d_circle, minlength=names.size))),
                         "members": int(d_circle.size)}
-    keep = ~np.isin(i_circle, dup)
+    keep = ~isin(i_circle, dup)
     # declared rows first, then inferred, sorted by (circle id, key) (never equal twice)
     circle = np.concatenate([d_circle, i_circle[keep]])
     kind = np.concatenate([d_kind, i_kind[keep]])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .arrays import isin
 from .config import ContagionConfig
 from .kernels._jit import njit
 from .kernels.circles import _excess_tails
@@ -272,7 +273,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     has = sub_row >= 0
     reentry = np.zeros(len(subs), bool)
     if reentry_keys is not None and len(reentry_keys):
-        reentry = np.isin(subs.key, np.asarray(reentry_keys, np.int64))
+        reentry = isin(subs.key, reentry_keys)
     base = baseline_churn_probability(subs, start, as_of_day, not_churn=reentry)
     churn_day = np.full(len(members), -1, np.int64)
     churn_day[has] = subs.churn_day[sub_row[has]]

@@ -23,6 +23,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from .arrays import unique_inverse
+
 __all__ = ["initial_membership", "match_circles", "LINEAGE_EVENTS", "inferred_id", "previous_churn",
            "history_rows", "carry_history", "mark_previous_targets"]
 
@@ -55,7 +57,7 @@ def initial_membership(node_keys: np.ndarray, previous: pd.DataFrame) -> np.ndar
         p, c = pos[found], codes[found]
         first = pd.Series(p).groupby(c).transform("min").to_numpy()
         label[p] = first
-    _, compact = np.unique(label, return_inverse=True)
+    _, compact = unique_inverse(label)
     return compact.astype(np.int64)
 
 

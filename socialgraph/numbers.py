@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrays import unique
 from .config import NumberConfig
 from .kernels import numbers as _k
 
@@ -224,7 +225,7 @@ def mask_numbers(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
     valid = arr.is_valid().to_numpy(zero_copy_only=False)
     out = np.empty(len(arr), object)
     out[~valid] = None
-    for n in np.unique(length[valid].astype(np.int64, copy=False)).tolist():
+    for n in unique(length[valid].astype(np.int64, copy=False)).tolist():
         rows = np.flatnonzero(valid & (length == n))
         part = arr.take(pa.array(rows))
         if n >= 11:

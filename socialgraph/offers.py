@@ -61,6 +61,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .arrays import isin, unique
 from .config import OffersConfig
 from .subscribers import Subscribers
 
@@ -122,13 +123,13 @@ def _opted_out(subs: Subscribers, scored: pd.DataFrame, changes: pd.DataFrame) -
     parts = [np.asarray(subs.key, np.int64)[np.asarray(subs.dnd, bool)]]
     if "dnd" in scored.columns:
         parts.append(scored["key"].to_numpy(np.int64)[_flag(scored, "dnd")])
-    dnd = np.unique(np.concatenate(parts))
+    dnd = unique(np.concatenate(parts))
     if len(changes):
         # a chain old -> new -> newer: repeat until no new number inherits the opt-out
         old = changes["old_key"].to_numpy(np.int64)
         new = changes["new_key"].to_numpy(np.int64)
         while True:
-            grown = np.union1d(dnd, new[np.isin(old, dnd)])
+            grown = np.union1d(dnd, new[isin(old, dnd)])
             if len(grown) == len(dnd):
                 break
             dnd = grown
@@ -288,7 +289,7 @@ def build_targets(circles: pd.DataFrame, members: pd.DataFrame, scored: pd.DataF
     rank = pd.Series(np.arange(len(flagged)), index=flagged["circle_id"].to_numpy())
     kind_of = pd.Series(flagged["kind"].to_numpy(), index=flagged["circle_id"].to_numpy())
 
-    contact = live & ~np.isin(keys, dnd)
+    contact = live & ~isin(keys, dnd)
     anchor = (mem["role"] == "anchor").to_numpy()
     rows = pd.DataFrame({
         "circle_id": mem["circle_id"].to_numpy()[contact], "key": keys[contact],
@@ -308,7 +309,7 @@ def build_targets(circles: pd.DataFrame, members: pd.DataFrame, scored: pd.DataF
     rows = rows.sort_values(["_rank", "_group", "_risk", "_tie", "key"], kind="stable")
     rows = rows.drop_duplicates("key", keep="first")
     # circles emptied by the one-listing rule are dropped, so priorities stay consecutive
-    circle_rank = np.unique(rows["_rank"].to_numpy())
+    circle_rank = unique(rows["_rank"].to_numpy())
     rows["priority"] = np.searchsorted(circle_rank, rows["_rank"].to_numpy()).astype(np.int64) + 1
 
     if cfg.max_contacts > 0:
@@ -339,7 +340,7 @@ def _bring_back_rows(mem: pd.DataFrame, changes: pd.DataFrame, dnd: np.ndarray,
         ports[["old_key", "new_key"]], left_on="key", right_on="old_key", how="inner")
     old = cand["old_key"].to_numpy(np.int64)
     new = cand["new_key"].to_numpy(np.int64)
-    keep = ~np.isin(old, dnd) & ~np.isin(new, dnd) & (new >= 0)
+    keep = ~isin(old, dnd) & ~isin(new, dnd) & (new >= 0)
     cand = cand[keep]
     return pd.DataFrame({
         "circle_id": cand["circle_id"].to_numpy(), "key": new[keep], "role": "member",

@@ -1,0 +1,37 @@
+"""The fast distinct-value helpers give exactly what np.unique gives."""
+
+import numpy as np
+import pytest
+
+from socialgraph.arrays import unique, unique_inverse
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8, np.uint32])
+def test_unique_and_inverse_match_numpy(seed, dtype):
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    n = int(rng.integers(0, 3000))
+    # a small range (the counting path) and a wide one (the hashing path), with negatives
+    span = int(rng.choice([5, 2 * n + 10, min(info.max, 2**40)]))
+    lo = max(info.min, -span // 2) if info.min < 0 else 0
+    hi = min(info.max, lo + span)
+    x = rng.integers(lo, hi, n, endpoint=True).astype(dtype)
+    want_u, want_inv = np.unique(x, return_inverse=True)
+    u, inv = unique_inverse(x)
+    assert u.dtype == x.dtype and inv.dtype == np.int64
+    np.testing.assert_array_equal(u, want_u)
+    np.testing.assert_array_equal(inv, want_inv.reshape(-1))
+    np.testing.assert_array_equal(unique(x), np.unique(x))
+
+
+def test_extremes_and_empty():
+    x = np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0, np.iinfo(np.int64).max])
+    u, inv = unique_inverse(x)
+    assert u.tolist() == sorted(set(x.tolist())) and u[inv].tolist() == x.tolist()
+    u, inv = unique_inverse(np.zeros(0, np.int64))
+    assert u.size == 0 and inv.size == 0
+    assert unique(np.zeros(0)).size == 0
+    assert unique(np.array([2.5, np.nan, 2.5])).size == 2  # floats: sorted, repeats dropped
+    with pytest.raises(TypeError):
+        unique_inverse(np.array([1.5]))
