@@ -20,7 +20,10 @@ import argparse
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -68,13 +71,36 @@ def _child(world: str, out: str, cluster: str) -> None:
         cfg = replace(cfg, cluster=replace(cfg.cluster, n_workers=opts["workers"]))
     if opts.get("blocksize"):
         cfg = replace(cfg, ingest=replace(cfg.ingest, blocksize=opts["blocksize"]))
+    job_started = time.time()
     m = run_job(JobSpec(cdr=f"{world}/cdr", subscribers=f"{world}/subscribers.parquet",
                         operators=f"{world}/operators.yaml", out=out, config=cfg, progress=False))
     print(json.dumps({"stages": {s["name"]: s["seconds"] for s in m["stages"]}, "rows": m["rows"],
+                      "job_started": job_started,
                       "client_peak": {s["name"]: s.get("client_peak_gib") for s in m["stages"]},
                       "circles": m.get("circles", {}).get("circles"), "flagged": m.get("circles", {}).get("flagged"),
                       "spilled_gib": next((s.get("workers_spilled_gib", 0) for s in m["stages"] if s["name"] == "graph"), 0),
                       "subscribers": m["inputs"]["subscribers"]["rows"]}))
+
+
+def stage_peaks(r: dict) -> dict[str, tuple[float, float]]:
+    """Peak (all processes, client) in GiB while each stage ran, from the sampled timeline.
+
+    The stages ran one after the other from ``job_started``; a stage's window is its manifest
+    seconds (the few milliseconds between stages fall into the next one)."""
+    t = r["job_started"] - r["started"]
+    tl = np.asarray(r["timeline"], dtype=float).reshape(-1, 3)
+    out = {}
+    for name, secs in r["stages"].items():
+        sel = (tl[:, 0] >= t) & (tl[:, 0] <= t + secs)
+        # the sample just before the window holds the level the stage started from
+        before = np.flatnonzero(tl[:, 0] < t)
+        if before.size:
+            sel[before[-1]] = True
+        total, client = tl[sel, 1] + tl[sel, 2], tl[sel, 1]
+        out[name] = (total.max() / 2**30 if total.size else float("nan"),
+                     client.max() / 2**30 if client.size else float("nan"))
+        t += secs
+    return out
 
 
 def measure(world: Path, out: Path, cluster: dict) -> dict:
@@ -119,6 +145,10 @@ def main() -> None:
     line("flagged", [f"{r['flagged']:,}" for r in results])
     for s in stages:
         line(f"  {s} s", [f"{r['stages'].get(s, 0):.1f}" for r in results])
+    print("peak GiB while each stage ran: all processes / client")
+    peaks = [stage_peaks(r) for r in results]
+    for s in stages:
+        line(f"  {s}", [f"{p[s][0]:.1f} / {p[s][1]:.1f}" if s in p else "-" for p in peaks])
     line("end to end s", [f"{r['process_seconds']:.1f}" for r in results])
     line("peak GiB (all procs)", [f"{r['peak_rss_gib']:.2f}" for r in results])
     # the client's peak and the stage that reached it (the workers hold the rest)
