@@ -181,14 +181,19 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         except ValueError as e:
             raise InputError(f"{spec.subscribers}: {e}") from None
         sub_keys = subscribers.key
+        n_subs = subs.num_rows
+        # The Arrow copy is not needed past here, and Arrow's allocator keeps the pages its
+        # conversions used: at 5M subscribers the client held 2.4 GiB here, 1.0 after this.
+        subs = None
+        pa.default_memory_pool().release_unused()
         source = open_cdrs(spec.cdr, cfg, skip_bad_files=spec.skip_bad_files,
                            worker_memory=0 if spec.scheduler else local_worker_memory(cfg.cluster))
         manifest["inputs"] = {
             "cdr": input_description(spec.cdr),
-            "subscribers": {**input_description(spec.subscribers), "rows": subs.num_rows},
+            "subscribers": {**input_description(spec.subscribers), "rows": n_subs},
             "operators": spec.operators,
         }
-        st["subscribers"] = subs.num_rows
+        st["subscribers"] = n_subs
         st["cdr_files"] = len(source.files)
         previous = None
         if spec.previous is not None:
@@ -414,6 +419,10 @@ def _leiden_map(clients: LazyClient, progress: bool | None, stage_dir: Path):
             return make_task_map(clients.get(), str(stage_dir), progress, label="find circles")(fn, tasks, costs)
         finally:
             shutil.rmtree(stage_dir, ignore_errors=True)
+            # The Leiden batches are the cluster's last work in the job: its workers' memory
+            # (what their allocators kept, 2.5 GiB at 100M CDR rows) goes back to the machine
+            # before the contagion test and the member tables take the client to its peak.
+            clients.close()
     return map_tasks
 
 

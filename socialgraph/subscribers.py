@@ -89,7 +89,7 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
             return np.full(n, default, dtype=kind)
         c = table.column(name)
         if kind is object:
-            return np.array([None if v is None else str(v) for v in c.to_pylist()], dtype=object)
+            return _strings(c)
         return pc.fill_null(c.cast(pa.float64()), float(default)).to_numpy().astype(kind)
 
     activation = _days(table.column("activation_date"))
@@ -104,14 +104,34 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
         "balance": col("balance", 0.0, np.float64),
         "vas_count": col("vas_count", 0, np.int64),
         "dnd": col("dnd", 0, np.int64).astype(bool),
-        "family_id": col("family_id", None, object),
-        "vnet_id": col("vnet_id", None, object),
-        "plan": col("plan", None, object),
-        "imei": col("imei", None, object),
+        # object Series keep None (pandas would make str + NaN from a plain array)
+        **{c: pd.Series(col(c, None, object), dtype=object, copy=False)
+           for c in ("family_id", "vnet_id", "plan", "imei")},
     })
-    for c in ("family_id", "vnet_id", "plan", "imei"):  # keep None (pandas would make str + NaN)
-        frame[c] = pd.Series(col(c, None, object), dtype=object)
     return Subscribers(frame, issues)
+
+
+def _strings(column) -> np.ndarray:
+    """A string column as an object array of ``str`` (None where missing).
+
+    Columns of few distinct values (plan, family and V-net ids) share one ``str`` object per
+    value: at 5M subscribers a plan column of separate objects took 0.38 GiB, shared 0.09.
+
+    >>> _strings(pa.chunked_array([["a", None, "a"]])).tolist()
+    ['a', None, 'a']
+    """
+    t = column.type
+    c = column if pa.types.is_string(t) or pa.types.is_large_string(t) else column.cast(pa.string())
+    c = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+    n = len(c)
+    if n == 0:
+        return np.empty(0, object)
+    enc = pc.dictionary_encode(c)
+    if len(enc.dictionary) * 2 > n:  # mostly distinct (IMEIs): no sharing to gain
+        return c.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    values = np.array(enc.dictionary.to_pylist() + [None], dtype=object)
+    idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
+    return values[idx]
 
 
 def subscriber_quality(subs: Subscribers, as_of_day: int, today_day: int) -> dict[str, int]:
