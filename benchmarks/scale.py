@@ -75,7 +75,7 @@ def _child(world: str, out: str, cluster: str) -> None:
     m = run_job(JobSpec(cdr=f"{world}/cdr", subscribers=f"{world}/subscribers.parquet",
                         operators=f"{world}/operators.yaml", out=out, config=cfg, progress=False))
     print(json.dumps({"stages": {s["name"]: s["seconds"] for s in m["stages"]}, "rows": m["rows"],
-                      "job_started": job_started,
+                      "job_started": job_started, "stage_starts": {s["name"]: s.get("started_s") for s in m["stages"]},
                       "client_peak": {s["name"]: s.get("client_peak_gib") for s in m["stages"]},
                       "circles": m.get("circles", {}).get("circles"), "flagged": m.get("circles", {}).get("flagged"),
                       "spilled_gib": next((s.get("workers_spilled_gib", 0) for s in m["stages"] if s["name"] == "graph"), 0),
@@ -85,12 +85,16 @@ def _child(world: str, out: str, cluster: str) -> None:
 def stage_peaks(r: dict) -> dict[str, tuple[float, float]]:
     """Peak (all processes, client) in GiB while each stage ran, from the sampled timeline.
 
-    The stages ran one after the other from ``job_started``; a stage's window is its manifest
-    seconds (the few milliseconds between stages fall into the next one)."""
-    t = r["job_started"] - r["started"]
+    A stage's window starts at its ``started_s`` in the manifest (seconds since the job's stage
+    log began, about ``job_started``) and lasts its seconds; stages can overlap (the circles
+    stage runs the scores while the workers run Leiden)."""
+    t0 = r["job_started"] - r["started"]
     tl = np.asarray(r["timeline"], dtype=float).reshape(-1, 3)
     out = {}
+    t = t0
     for name, secs in r["stages"].items():
+        if r.get("stage_starts", {}).get(name) is not None:
+            t = t0 + r["stage_starts"][name]
         sel = (tl[:, 0] >= t) & (tl[:, 0] <= t + secs)
         # the sample just before the window holds the level the stage started from
         before = np.flatnonzero(tl[:, 0] < t)

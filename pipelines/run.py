@@ -90,11 +90,13 @@ class JobSpec:
 @dataclass
 class StageLog:
     stages: list = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
 
     @contextmanager
     def stage(self, name: str):
         t0 = time.perf_counter()
-        rec = {"name": name}
+        # when the stage began, in seconds since the log did (stages may overlap: see circles)
+        rec = {"name": name, "started_s": round(t0 - self.t0, 3)}
         log.info("stage %s ...", name)
         yield rec
         rec["seconds"] = round(time.perf_counter() - t0, 3)
@@ -103,7 +105,8 @@ class StageLog:
         rec["client_peak_gib"] = round(_peak_rss_bytes() / 2**30, 3)
         self.stages.append(rec)
         extra = ", ".join(f"{k}={v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k}={v}"
-                          for k, v in rec.items() if k not in ("name", "seconds", "resumed", "client_peak_gib"))
+                          for k, v in rec.items()
+                          if k not in ("name", "seconds", "resumed", "client_peak_gib", "started_s"))
         how = "resumed from its checkpoint" if rec.get("resumed") else "done"
         log.info("stage %s %s in %.1f s%s", name, how, rec["seconds"], f" ({extra})" if extra else "")
 
@@ -294,29 +297,40 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges
 
-    with stages.stage("scores") as st:
-        saved = ck.cached("scores", st, lambda: dict(zip(
-            ("scored", "risk_model"), score_subscribers(graph, subscribers, day_number(as_of), cfg.scoring))))
-        scored = saved["scored"]
-        manifest["churn_risk_model"] = saved["risk_model"]
-        st["scored"] = len(scored)
-
     as_of_day = day_number(as_of)
-    with stages.stage("number_changes") as st:
-        changes = ck.cached("number_changes", st, lambda: detect_number_changes(
-            graph, subscribers, as_of_day, cfg.number_changes, since_day=day_number(window.start_date)))
-        st["reentries"] = int((changes["kind"] == "reentry").sum())
-        st["ports"] = int((changes["kind"] == "port").sum())
+    client_side: dict = {}
+
+    def scores_and_changes():
+        """The scores and number-change stages, once. They need only the call graph, so the
+        circles stage runs them in the client while the workers run Leiden (at 100M CDR rows
+        the social layer's giant component keeps one worker busy for ~150 s): the circles
+        stage's seconds then include theirs, and the manifest marks it ``overlapped``."""
+        if not client_side:
+            with stages.stage("scores") as st:
+                saved = ck.cached("scores", st, lambda: dict(zip(
+                    ("scored", "risk_model"), score_subscribers(graph, subscribers, as_of_day, cfg.scoring))))
+                manifest["churn_risk_model"] = saved["risk_model"]
+                st["scored"] = len(saved["scored"])
+            with stages.stage("number_changes") as st:
+                changes = ck.cached("number_changes", st, lambda: detect_number_changes(
+                    graph, subscribers, as_of_day, cfg.number_changes, since_day=day_number(window.start_date)))
+                st["reentries"] = int((changes["kind"] == "reentry").sum())
+                st["ports"] = int((changes["kind"] == "port").sum())
+            client_side.update(scored=saved["scored"], changes=changes)
+        return client_side["scored"], client_side["changes"]
 
     with stages.stage("circles") as st:
         saved = ck.cached("circles", st, lambda: _circles_stage(
-            graph, subscribers, as_of_day, cfg, previous, secret, changes, scored,
-            _leiden_map(clients, spec.progress, out / f".leiden.tmp-{tag}")))
+            graph, subscribers, as_of_day, cfg, previous, secret, scores_and_changes,
+            _leiden_map(clients, spec.progress, out / f".leiden.tmp-{tag}", meanwhile=scores_and_changes)))
         circles, members, lineage = saved["circles"], saved["members"], saved["lineage"]
         manifest["circles"] = circle_info = saved["info"]
         st["circles"] = len(circles)
         st["flagged"] = circle_info["flagged"]
+        if client_side:
+            st["overlapped"] = ["scores", "number_changes"]
     clients.close()  # the workers' memory back to the machine for the rest
+    scored, changes = scores_and_changes()  # (when the circles came from a checkpoint)
 
     with stages.stage("offers") as st:
         saved = ck.cached("offers", st, lambda: _offers_stage(circles, members, scored, subscribers, changes,
@@ -407,16 +421,18 @@ def _graph_inputs(edges: pa.Table) -> dict:
     return out
 
 
-def _leiden_map(clients: LazyClient, progress: bool | None, stage_dir: Path):
+def _leiden_map(clients: LazyClient, progress: bool | None, stage_dir: Path, meanwhile=None):
     """Leiden batches run on the Dask workers, side by side, their inputs passed through
     ``stage_dir`` (a hidden directory of the output, removed afterwards); a layer of one batch
-    (a small graph) runs here rather than start a cluster for it. Either way, the same circles."""
+    (a small graph) runs here rather than start a cluster for it. Either way, the same circles.
+    ``meanwhile()`` runs in the client while the workers work (:func:`make_task_map`)."""
     def map_tasks(fn, tasks, costs):
         if len(tasks) < 2:
             return serial_map(fn, tasks, costs)
         ensure_dir(stage_dir)
         try:
-            return make_task_map(clients.get(), str(stage_dir), progress, label="find circles")(fn, tasks, costs)
+            return make_task_map(clients.fresh(), str(stage_dir), progress, label="find circles",
+                                 meanwhile=meanwhile)(fn, tasks, costs)
         finally:
             shutil.rmtree(stage_dir, ignore_errors=True)
             # The Leiden batches are the cluster's last work in the job: its workers' memory
@@ -437,8 +453,9 @@ def _offers_stage(circles, members, scored, subscribers, changes, cfg: JobConfig
 
 
 def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous: dict | None,
-                   secret: bytes | None, changes: pd.DataFrame, scored: pd.DataFrame, map_tasks) -> dict:
-    """Circles (continuing the previous run's ids when given) and their contagion test."""
+                   secret: bytes | None, scores_and_changes, map_tasks) -> dict:
+    """Circles (continuing the previous run's ids when given) and their contagion test, which
+    needs ``(scored, changes) = scores_and_changes()``."""
     if previous is not None and "key" not in previous["members"]:
         previous["members"] = keys_from_pseudonyms(previous["members"], graph.keys, secret)
     members, circle_info = circle_members(graph, subscribers, as_of_day, cfg.circles,
@@ -450,6 +467,7 @@ def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous:
         members = members.sort_values(["circle_id", "key"], kind="stable").reset_index(drop=True)
         churned_before = previous_churn(previous["circles"], lineage)
         circle_info["lineage"] = lineage["event"].value_counts().to_dict()
+    scored, changes = scores_and_changes()
     circles, members = circle_contagion(
         members, subscribers, as_of_day, cfg.contagion,
         reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),

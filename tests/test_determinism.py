@@ -38,6 +38,15 @@ def _run(world, out, n_workers, blocksize):
     manifest = run_job(JobSpec(cdr=str(world / "cdr"), subscribers=str(world / "subscribers.parquet"),
                                operators=str(world / "operators.yaml"), out=str(out), config=cfg, progress=False))
     assert min(manifest["circles"][k]["leiden_batches"] for k in ("family", "social")) > 1
+    # the scores and number changes ran in the client while the workers ran Leiden: inside the
+    # circles stage's time (so the outputs compared below were made that way)
+    stages = {s["name"]: s for s in manifest["stages"]}
+    circles = stages["circles"]
+    assert circles.get("overlapped") == ["scores", "number_changes"]
+    for name in circles["overlapped"]:
+        inner = stages[name]
+        assert circles["started_s"] <= inner["started_s"]
+        assert inner["started_s"] + inner["seconds"] <= circles["started_s"] + circles["seconds"] + 1e-3
     return out
 
 
