@@ -381,3 +381,28 @@ def test_exposure_from_recently_churned_contacts():
     assert x["churn_risk"] > y["churn_risk"]
     for name in ("stickiness", "influence", "inbound_contacts", "reciprocal_contacts", "competitor_share"):
         assert x[name] == y[name] == z[name], name
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_churned_contacts_kernel_matches_a_count_over_ties(seed):
+    """Per node, contacts whose churn age at the cut-off is in [0, within): the CSR kernel
+    against a plain count over the tie list."""
+    from socialgraph.risk import _churned_contacts
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    a = rng.integers(0, n, 2000)
+    b = rng.integers(0, n, 2000)
+    ok = a != b
+    lo, hi = np.minimum(a[ok], b[ok]), np.maximum(a[ok], b[ok])
+    pairs = np.unique(np.c_[lo, hi], axis=0)
+    keys = np.arange(n, dtype=np.int64) * 32 + 1000
+    graph = build_call_graph(keys[pairs[:, 0]], keys[pairs[:, 1]], np.ones(len(pairs)), on_net_keys=keys)
+    age = np.where(rng.random(graph.n_nodes) < 0.3, rng.integers(0, 60, graph.n_nodes), -1).astype(np.float64)
+    want = np.zeros(graph.n_nodes)
+    for i, j in pairs:  # each tie counts for both ends
+        ii, jj = graph.ids_of(keys[[i, j]])
+        want[ii] += 0 <= age[jj] < 28
+        want[jj] += 0 <= age[ii] < 28
+    assert want.sum() > 0
+    assert_array_equal(_churned_contacts(graph, age, 28.0), want)

@@ -110,3 +110,17 @@ def _node_features(indptr, indices, weights, received, sent, active_days, blocks
             out[i, col + 3] = u_exp / u_sum if u_sum > 0.0 else 0.0
             out[i, col + 4] = u_comp / u_sum if u_sum > 0.0 else 0.0
             out[i, col + 5] = u_on / u_sum if u_sum > 0.0 else 0.0
+
+
+@pjit
+def _count_recent_churned(indptr, indices, churn_age, within, out):
+    """``out[i]`` = contacts ``j`` of node ``i`` with ``0 <= churn_age[j] < within``: one pass
+    over the CSR (a per-entry gather, mask and row ids were ~0.8 GB at 100M CDR rows)."""
+    n = indptr.shape[0] - 1
+    for i in prange(n):
+        c = 0
+        for e in range(indptr[i], indptr[i + 1]):
+            a = churn_age[indices[e]]
+            if a >= 0.0 and a < within:
+                c += 1
+        out[i] = c
