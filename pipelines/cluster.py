@@ -272,6 +272,14 @@ def make_task_map(client: Client, stage_dir: str, show_progress: bool | None = N
     return map_tasks
 
 
+#: see :meth:`LazyClient.fresh`
+RESTART_ABOVE_BYTES = 512 * 2**20
+
+
+def _rss_bytes() -> int:
+    return psutil.Process().memory_info().rss
+
+
 class LazyClient:
     """The job's Dask client, started on first use and closed by :meth:`close`.
 
@@ -289,14 +297,22 @@ class LazyClient:
         return self._client
 
     def fresh(self) -> Client:
-        """The client, with fresh worker processes if the embedded cluster has run work.
+        """The client, with fresh worker processes if the embedded cluster's workers hold
+        more than :data:`RESTART_ABOVE_BYTES` each beyond a fresh worker's.
 
         A worker's allocators keep much of what the graph stage used (~0.9 GiB a worker at
-        100M CDR rows, after trimming); restarting costs a few seconds and frees it for the
-        next work (Leiden, beside the scores in the client). An external cluster's workers
-        are not ours to restart."""
+        100M CDR rows, after trimming); restarting frees it for the next work (Leiden, beside
+        the scores in the client) but costs ~5 s and the workers' imports again, which a
+        small job feels (at 10M rows the workers hold ~0.1 GiB extra). An external
+        cluster's workers are not ours to restart."""
         if self._client is not None and self.scheduler is None:
-            self._client.restart()
+            try:
+                held = max(self._client.run(_rss_bytes).values(), default=0)
+            except Exception:  # a worker going away: nothing to decide on
+                held = 0
+            if held > WORKER_BASE_BYTES + RESTART_ABOVE_BYTES:
+                log.info("restarting the workers (the largest holds %s)", format_bytes(held))
+                self._client.restart()
             return self._client
         return self.get()
 
