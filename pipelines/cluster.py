@@ -28,7 +28,7 @@ def local_workers(cfg: ClusterConfig) -> int:
 
 #: The embedded workers' share of the machine's memory. The workers need memory in the graph
 #: stage only (spilling past 60-70 % of their limit); the client needs it afterwards, when it
-#: holds the aggregated call graph (~370 bytes a tie at its peak, 10 GiB at 100M CDR rows),
+#: holds the aggregated call graph (~310 bytes a tie at its peak, 8.5 GiB at 100M CDR rows),
 #: and the machine's other work needs some all along. At 80 % the 100M-row job peaked at
 #: 15.1 GiB of 24 (the workers at 12.5 in the graph stage, spilling 3.4 GiB, graph stage
 #: 156 s); at 40 %, at 10.0 GiB in that stage (spilling 11 GiB, 199 s). Half is the middle.
@@ -297,13 +297,13 @@ class LazyClient:
         return self._client
 
     def fresh(self) -> Client:
-        """The client, with fresh worker processes if the embedded cluster's workers hold
-        more than :data:`RESTART_ABOVE_BYTES` each beyond a fresh worker's.
+        """The client, with fresh worker processes if the largest of the embedded cluster's
+        workers holds more than :data:`RESTART_ABOVE_BYTES` beyond a fresh worker's.
 
         A worker's allocators keep much of what the graph stage used (~0.9 GiB a worker at
         100M CDR rows, after trimming); restarting frees it for the next work (Leiden, beside
         the scores in the client) but costs ~5 s and the workers' imports again, which a
-        small job feels (at 10M rows the workers hold ~0.1 GiB extra). An external
+        small job feels (the 10M-row world's workers stay below the threshold). An external
         cluster's workers are not ours to restart."""
         if self._client is not None and self.scheduler is None:
             try:
