@@ -290,9 +290,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     m["churned"] = churned
     m["churn_day"] = np.where(churned, churn_day, -1)
     m["baseline"] = np.where(tested, baseline, np.nan)
-    # a hash lookup (np.isin sorts the members' keys)
-    ported = pd.Series(key, copy=False).isin(np.asarray([] if port_keys is None else port_keys, np.int64)).to_numpy() \
-        & churned
+    ported = isin(key, [] if port_keys is None else port_keys) & churned
     competitor = np.zeros(len(m), bool)
     if competitor_share is not None:
         share = competitor_share.reindex(key).to_numpy(dtype=np.float64)

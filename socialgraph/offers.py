@@ -129,7 +129,7 @@ def _opted_out(subs: Subscribers, scored: pd.DataFrame, changes: pd.DataFrame) -
         old = changes["old_key"].to_numpy(np.int64)
         new = changes["new_key"].to_numpy(np.int64)
         while True:
-            grown = np.union1d(dnd, new[isin(old, dnd)])
+            grown = unique(np.concatenate([dnd, new[isin(old, dnd)]]))
             if len(grown) == len(dnd):
                 break
             dnd = grown
