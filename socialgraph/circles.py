@@ -55,11 +55,16 @@ def declared_circles(subs: Subscribers) -> pd.DataFrame:
     if not circle.size:
         return pd.DataFrame({"circle_id": pd.Series(dtype=object), "kind": pd.Series(dtype=object),
                              "source": pd.Series(dtype=object), "key": pd.Series(dtype=np.int64)})
-    key = subs.key[sub_row]
+    return _rows_frame(names, circle, kind, subs.key[sub_row], "declared")
+
+
+def _rows_frame(names: np.ndarray, circle: np.ndarray, kind: np.ndarray, key: np.ndarray, source: str) -> pd.DataFrame:
+    """Circle rows as arrays (:func:`_declared_rows`, :func:`_inferred_rows`) as the table
+    ``circle_id, kind, source, key``, ordered by circle id then key."""
     codes, names = _sorted_names(names, circle)
     order = np.lexsort((key, codes))
     return pd.DataFrame({"circle_id": _str_take(names, codes[order]), "kind": _str_take(_KINDS, kind[order]),
-                         "source": "declared", "key": key[order]})
+                         "source": source, "key": key[order]})
 
 
 #: kinds of circles, as coded in the row arrays of :func:`circle_members`
@@ -371,11 +376,7 @@ def inferred_circles(graph: CallGraph, cfg: CirclesConfig = CirclesConfig(),
     the two layers side by side.
     """
     names, circle, kind, node, info = _inferred_rows(graph, cfg, previous, map_tasks)
-    key = graph.keys[node]
-    codes, names = _sorted_names(names, circle)
-    order = np.lexsort((key, codes))
-    return pd.DataFrame({"circle_id": _str_take(names, codes[order]), "kind": _str_take(_KINDS, kind[order]),
-                         "source": "inferred", "key": key[order]}), info
+    return _rows_frame(names, circle, kind, graph.keys[node], "inferred"), info
 
 
 def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame | None, map_tasks
