@@ -35,3 +35,14 @@ def test_extremes_and_empty():
     assert unique(np.array([2.5, np.nan, 2.5])).size == 2  # floats: sorted, repeats dropped
     with pytest.raises(TypeError):
         unique_inverse(np.array([1.5]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_isin_matches_numpy(seed):
+    from socialgraph.arrays import isin
+
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(-50, 50, int(rng.integers(0, 500)))
+    values = rng.integers(-50, 50, int(rng.integers(0, 40)))
+    np.testing.assert_array_equal(isin(keys, values), np.isin(keys, values))
+    np.testing.assert_array_equal(isin(keys.astype(np.int32), values), np.isin(keys, values))
