@@ -54,3 +54,52 @@ def test_a_second_cluster_in_the_same_process_gets_its_own_allocator_settings():
         with dask_client(None, ClusterConfig(n_workers=1, memory_limit=str(limit))) as client:
             ((_, (_, trim, _)),) = client.run(_settings).items()
         assert trim == str(min(64 << 20, limit // 32))
+
+
+def _heap_huge_pages(dask_worker):
+    """The worker's ``GLIBC_TUNABLES`` and its huge-page memory after a 64 MiB malloc."""
+    def anon_huge_kib():
+        with open("/proc/self/smaps_rollup") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("AnonHugePages:"))
+
+    before = anon_huge_kib()
+    block = bytearray(64 << 20)  # malloc'd and written (zero-filled)
+    after = anon_huge_kib()
+    del block
+    return os.environ.get("GLIBC_TUNABLES"), after - before
+
+
+def _glibc_at_least(major: int, minor: int) -> bool:
+    try:
+        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()
+    except (AttributeError, ValueError, OSError):
+        return False
+    return name == "glibc" and tuple(int(x) for x in version.split(".")[:2]) >= (major, minor)
+
+
+def _thp_mode() -> str:
+    """The kernel's transparent huge page mode: always, madvise (only where asked) or never."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as fh:
+            return fh.read().split("[", 1)[1].split("]", 1)[0]
+    except (OSError, IndexError):
+        return "never"
+
+
+def test_workers_heap_uses_huge_pages_and_keeps_the_users_own_tunables(monkeypatch):
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")
+    with dask_client(None, ClusterConfig(n_workers=1, memory_limit="1GiB")) as client:
+        ((_, (tunables, huge_kib)),) = client.run(_heap_huge_pages).items()
+    assert tunables == "glibc.malloc.arena_max=4:glibc.malloc.hugetlb=1"
+    assert os.environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=4"  # the caller's, put back
+    if _glibc_at_least(2, 35) and _thp_mode() != "never":
+        assert huge_kib >= 32 << 10, "the worker's malloc'd memory is not on huge pages"
+
+
+def test_a_user_who_turned_huge_pages_off_keeps_them_off(monkeypatch):
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")
+    with dask_client(None, ClusterConfig(n_workers=1, memory_limit="1GiB")) as client:
+        ((_, (tunables, huge_kib)),) = client.run(_heap_huge_pages).items()
+    assert tunables == "glibc.malloc.hugetlb=0"
+    if _thp_mode() == "madvise":  # (with "always" the kernel gives them to everyone)
+        assert huge_kib < 32 << 10
