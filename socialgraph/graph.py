@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .arrays import isin, unique_inverse
+from .arrays import isin, unique, unique_inverse
 from .kernels.csr import canonical_order, csr_slots
 from .numbers import format_numbers, prefix_lookup
 
@@ -93,21 +93,55 @@ class CallGraph:
 def dense_ids(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     """Sorted unique keys over all arrays, and the dense id of every element of each array.
 
-    :func:`socialgraph.arrays.unique_inverse` over all of them: it sorts only the distinct
-    keys, much faster than ``np.unique(..., return_inverse=True)`` when keys repeat (every
-    node has many ties).
+    An array already in ascending order (the tie table's ``a``: the graph stage sorts it)
+    gives its distinct keys by comparing neighbours; the others go through
+    :func:`socialgraph.arrays.unique_inverse` together, which hash-factorises them and sorts
+    only the distinct keys. Each element's id is then its key's rank among all the keys: a
+    search of every array's (sorted) distinct keys, indexed by the element's position among
+    them. At 100M CDR rows (30M ties, 6.5M numbers) hashing every key of ``a``, ``b`` and the
+    subscribers took 11.5 s of the call-graph stage: the hash table does not fit the cache,
+    and half the keys need not be hashed.
 
     >>> keys, x, y = dense_ids(np.array([30, 10]), np.array([10, 20]))
     >>> keys.tolist(), x.tolist(), y.tolist()
     ([10, 20, 30], [2, 0], [0, 1])
+    >>> keys, x, y = dense_ids(np.array([5, 5, 7]), np.array([9, 5, 1]))
+    >>> keys.tolist(), x.tolist(), y.tolist()
+    ([1, 5, 7, 9], [1, 1, 2], [3, 1, 0])
     """
-    sizes = [np.asarray(x).size for x in arrays]
-    uniq, ids = unique_inverse(np.concatenate([np.asarray(x, np.int64) for x in arrays]))
-    out = [uniq]
-    pos = 0
-    for n in sizes:
-        out.append(ids[pos:pos + n])
-        pos += n
+    parts = [np.asarray(x, np.int64).reshape(-1) for x in arrays]
+    ascending = [x.size < 2 or bool(np.all(x[1:] >= x[:-1])) for x in parts]
+    # (distinct keys ascending, position of each element among them) per group of arrays
+    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    for x, asc in zip(parts, ascending):
+        if asc and x.size:
+            new_run = np.empty(x.size, bool)
+            new_run[0] = True
+            np.not_equal(x[1:], x[:-1], out=new_run[1:])
+            groups.append((x[new_run], np.cumsum(new_run, dtype=np.int64) - 1))
+    rest = [x for x, asc in zip(parts, ascending) if not asc and x.size]
+    if rest:
+        groups.append(unique_inverse(np.concatenate(rest) if len(rest) > 1 else rest[0]))
+    if not groups:
+        keys = np.zeros(0, np.int64)
+    elif len(groups) == 1:
+        keys = groups[0][0]
+    else:
+        keys = unique(np.concatenate([g[0] for g in groups]))
+    # each group's ids: the rank of its distinct keys (ascending queries: a fast search)
+    ids = [np.searchsorted(keys, u)[pos] for u, pos in groups]
+    out = [keys]
+    k, pos = 0, 0
+    rest_ids = ids[-1] if rest else None
+    for x, asc in zip(parts, ascending):
+        if not x.size:
+            out.append(np.zeros(0, np.int64))
+        elif asc:
+            out.append(ids[k])
+            k += 1
+        else:
+            out.append(rest_ids[pos:pos + x.size])
+            pos += x.size
     return tuple(out)
 
 

@@ -46,3 +46,26 @@ def test_isin_matches_numpy(seed):
     values = rng.integers(-50, 50, int(rng.integers(0, 40)))
     np.testing.assert_array_equal(isin(keys, values), np.isin(keys, values))
     np.testing.assert_array_equal(isin(keys.astype(np.int32), values), np.isin(keys, values))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_dense_ids_match_np_unique_over_sorted_and_unsorted_arrays(seed):
+    """The call graph's ids: sorted arrays (the tie table's ``a``) take the no-hash path,
+    the others the hashing one; together they must give np.unique's ids of the whole."""
+    from socialgraph.graph import dense_ids
+
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for _ in range(int(rng.integers(1, 5))):
+        n = int(rng.choice([0, 1, int(rng.integers(2, 2000))]))
+        x = rng.integers(-(2**40), 2**40, n) if rng.random() < 0.5 else rng.integers(0, 50, n)
+        arrays.append(np.sort(x) if rng.random() < 0.5 else x)
+    out = dense_ids(*arrays)
+    whole = np.concatenate(arrays)
+    keys, inv = np.unique(whole, return_inverse=True)
+    np.testing.assert_array_equal(out[0], keys)
+    pos = 0
+    for x, ids in zip(arrays, out[1:]):
+        assert ids.dtype == np.int64 and ids.shape == x.shape
+        np.testing.assert_array_equal(ids, inv.reshape(-1)[pos:pos + x.size])
+        pos += x.size
