@@ -45,32 +45,6 @@ def local_worker_memory(cfg: ClusterConfig) -> int:
     return int(parse_bytes(cfg.memory_limit))
 
 
-#: glibc (2.35 and later) backs malloc's heap with transparent huge pages. igraph's Leiden,
-#: the workers' longest task, mallocs its working set (~2 GiB for the social giant component
-#: at 100M CDR rows) and visits it in random order: one iteration on that component took
-#: 87.7-98.0 s with huge pages against 90.6-111.0 s without (four runs each, same input,
-#: same result). numpy asks for huge pages on its own large arrays; igraph cannot. Other C
-#: libraries ignore the setting.
-HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
-
-
-def worker_glibc_tunables(existing: str | None) -> str:
-    """``GLIBC_TUNABLES`` for the embedded workers: the user's own, plus huge pages for the
-    heap unless they set that tunable themselves.
-
-    >>> worker_glibc_tunables(None)
-    'glibc.malloc.hugetlb=1'
-    >>> worker_glibc_tunables("glibc.malloc.arena_max=2")
-    'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'
-    >>> worker_glibc_tunables("glibc.malloc.hugetlb=0")
-    'glibc.malloc.hugetlb=0'
-    """
-    parts = [p for p in (existing or "").split(":") if p]
-    if any(p.split("=", 1)[0] == "glibc.malloc.hugetlb" for p in parts):
-        return ":".join(parts)
-    return ":".join([*parts, HUGE_PAGES_TUNABLE])
-
-
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str | None = None):
     """A ``distributed.Client``: connected to ``scheduler`` or to a new local cluster.
@@ -95,8 +69,7 @@ def dask_client(scheduler: str | None, cfg: ClusterConfig, local_directory: str 
     # (Dask pauses a worker at 80 % of its limit, and a paused cluster waits forever): there,
     # keep at most 1/32 of the limit.
     keep = min(64 << 20, memory // 32)
-    env = {"MALLOC_TRIM_THRESHOLD_": keep, "MALLOC_MMAP_THRESHOLD_": keep,
-           "GLIBC_TUNABLES": worker_glibc_tunables(os.environ.get("GLIBC_TUNABLES"))}
+    env = {"MALLOC_TRIM_THRESHOLD_": keep, "MALLOC_MMAP_THRESHOLD_": keep}
     # The settings stay in force for the cluster's whole life, not only while it starts: a worker
     # that Dask restarts (killed past 95 % of its limit) gets a new nanny built from the global
     # config of that moment, and with the defaults it would pause at 80 % and hang the job.
