@@ -187,7 +187,7 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in TARGET_COLUMNS.items()})
 
 
-def _check_inputs(circles, members, scored, subs, changes) -> None:
+def _check_inputs(circles, members, scored, subs, changes, check_tables: bool = True) -> None:
     _check_columns(circles, "circles", _CIRCLE_COLUMNS)
     _check_columns(members, "members", _MEMBER_COLUMNS)
     _check_columns(scored, "scored", ("key", "churn_risk"))
@@ -195,6 +195,12 @@ def _check_inputs(circles, members, scored, subs, changes) -> None:
     if not isinstance(subs, Subscribers):
         raise TypeError("build_targets: subs must be a socialgraph.subscribers.Subscribers "
                         "(use subscribers_from_arrow)")
+    _check_values(circles["kind"], "circles.kind", OFFER_OF_KIND)
+    _check_values(members["role"], "members.role", ("anchor", "member"))
+    if len(members) and members["key"].min() < 0:
+        raise ValueError("build_targets: column 'members.key' holds a negative (bad) number key")
+    if not check_tables:
+        return
     if circles["circle_id"].duplicated().any():
         raise ValueError("build_targets: table 'circles' repeats a circle_id; keep one row per circle")
     if members.duplicated(["circle_id", "key"]).any():
@@ -202,19 +208,15 @@ def _check_inputs(circles, members, scored, subs, changes) -> None:
                          "keep one row per circle member")
     if scored["key"].duplicated().any():
         raise ValueError("build_targets: table 'scored' repeats a key; keep one row per subscriber")
-    _check_values(circles["kind"], "circles.kind", OFFER_OF_KIND)
-    _check_values(members["role"], "members.role", ("anchor", "member"))
     anchors = members.loc[members["role"] == "anchor", "circle_id"]
     if anchors.duplicated().any():
         raise ValueError("build_targets: a circle has more than one anchor in 'members' "
                          "(column 'role'); keep at most one per circle")
-    if len(members) and members["key"].min() < 0:
-        raise ValueError("build_targets: column 'members.key' holds a negative (bad) number key")
 
 
 def build_targets(circles: pd.DataFrame, members: pd.DataFrame, scored: pd.DataFrame,
                   subs: Subscribers, changes: pd.DataFrame,
-                  cfg: OffersConfig = OffersConfig()) -> pd.DataFrame:
+                  cfg: OffersConfig = OffersConfig(), *, check_tables: bool = True) -> pd.DataFrame:
     """The contact list: one row per (flagged circle, number to contact), in call order.
 
     Parameters
@@ -233,6 +235,14 @@ def build_targets(circles: pd.DataFrame, members: pd.DataFrame, scored: pd.DataF
     changes : DataFrame
         Detected number changes: ``old_key``, ``new_key``, ``kind``; optional ``similarity``.
     cfg : OffersConfig
+    check_tables : bool
+        Check that the tables hold one row per circle, per (circle, member) and per scored
+        subscriber, with at most one anchor per circle (columns and values are checked
+        always). The
+        job passes False: its tables come from :func:`socialgraph.contagion.circle_contagion`
+        and :func:`socialgraph.risk.score_subscribers`, whose outputs are tested to be so, and
+        at 100M CDR rows the checks (hashing 11M member rows' circle ids) took 10 of the
+        offers stage's 14 s.
 
     Returns
     -------
@@ -265,7 +275,7 @@ def build_targets(circles: pd.DataFrame, members: pd.DataFrame, scored: pd.DataF
     >>> float(t["value_at_stake"].iloc[0])  # 50*0.5 + 30*0.1 + 20*0.9 (opted out, still at stake)
     46.0
     """
-    _check_inputs(circles, members, scored, subs, changes)
+    _check_inputs(circles, members, scored, subs, changes, check_tables)
     flagged = circles[_flag(circles, "contagion")].reset_index(drop=True)
     if flagged.empty:
         return _empty()

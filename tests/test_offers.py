@@ -68,11 +68,11 @@ def changes_of(rows=()):
     return frame.astype({"old_key": np.int64, "new_key": np.int64, "similarity": float})
 
 
-def run(circles, members, risk, subs, changes=None, cfg=OffersConfig(), scored_dnd=()):
+def run(circles, members, risk, subs, changes=None, cfg=OffersConfig(), scored_dnd=(), **kw):
     scored = pd.DataFrame({"key": list(risk), "churn_risk": list(risk.values()),
                            "dnd": [k in scored_dnd for k in risk]})
     return build_targets(pd.DataFrame(circles), pd.DataFrame(members), scored, subs,
-                         changes if changes is not None else changes_of(), cfg)
+                         changes if changes is not None else changes_of(), cfg, **kw)
 
 
 def pair(t):
@@ -226,6 +226,23 @@ def test_inputs_are_checked():
                                    member("family:F", key(2), role="anchor")], {}, subs)
     with pytest.raises(ValueError, match="repeats a circle_id"):
         run([circle("family:F"), circle("family:F")], good, {}, subs)
+
+
+def test_the_jobs_unchecked_tables_still_get_their_columns_and_values_checked():
+    """``check_tables=False`` (the job's own tables) skips only the one-row-per checks."""
+    subs = subs_of({1: 1.0})
+    good = [member("family:F", key(1))]
+    twice = [member("family:F", key(1), role="anchor"), member("family:F", key(2), role="anchor")]
+    with pytest.raises(ValueError, match="more than one anchor"):
+        run([circle("family:F")], twice, {}, subs)
+    run([circle("family:F")], twice, {}, subs, check_tables=False)  # not checked: the job's tables
+    with pytest.raises(ValueError, match="circles.kind.*'club'"):
+        run([circle("family:F", kind="club")], good, {}, subs, check_tables=False)
+    with pytest.raises(ValueError, match="members.role"):
+        run([circle("family:F")], [member("family:F", key(1), role="boss")], {}, subs, check_tables=False)
+    with pytest.raises(ValueError, match="'circles' lacks column.*window_days"):
+        run([{k: v for k, v in circle("family:F").items() if k != "window_days"}], good, {}, subs,
+            check_tables=False)
 
 
 # ---- the whole function against a slow reference on random tables -------------------------------
