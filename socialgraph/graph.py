@@ -93,14 +93,11 @@ class CallGraph:
 def dense_ids(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     """Sorted unique keys over all arrays, and the dense id of every element of each array.
 
-    An array already in ascending order (the tie table's ``a``: the graph stage sorts it)
-    gives its distinct keys by comparing neighbours; the others go through
-    :func:`socialgraph.arrays.unique_inverse` together, which hash-factorises them and sorts
-    only the distinct keys. Each element's id is then its key's rank among all the keys: a
-    search of every array's (sorted) distinct keys, indexed by the element's position among
-    them. At 100M CDR rows (30M ties, 6.5M numbers) hashing every key of ``a``, ``b`` and the
-    subscribers took 11.5 s of the call-graph stage: the hash table does not fit the cache,
-    and half the keys need not be hashed.
+    Each array's distinct keys come from :func:`socialgraph.arrays.unique_inverse` (the tie
+    table's ``a`` is sorted, so by comparing neighbours; ``b`` and the subscribers by hashing),
+    and each element's id is its key's rank among all the keys. At 100M CDR rows (30M ties,
+    6.5M numbers) hashing ``a``, ``b`` and the subscribers together took 11.5 s of the
+    call-graph stage (the hash table does not fit the cache): the sorted half needs no hash.
 
     >>> keys, x, y = dense_ids(np.array([30, 10]), np.array([10, 20]))
     >>> keys.tolist(), x.tolist(), y.tolist()
@@ -109,40 +106,10 @@ def dense_ids(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     >>> keys.tolist(), x.tolist(), y.tolist()
     ([1, 5, 7, 9], [1, 1, 2], [3, 1, 0])
     """
-    parts = [np.asarray(x, np.int64).reshape(-1) for x in arrays]
-    ascending = [x.size < 2 or bool(np.all(x[1:] >= x[:-1])) for x in parts]
-    # (distinct keys ascending, position of each element among them) per group of arrays
-    groups: list[tuple[np.ndarray, np.ndarray]] = []
-    for x, asc in zip(parts, ascending):
-        if asc and x.size:
-            new_run = np.empty(x.size, bool)
-            new_run[0] = True
-            np.not_equal(x[1:], x[:-1], out=new_run[1:])
-            groups.append((x[new_run], np.cumsum(new_run, dtype=np.int64) - 1))
-    rest = [x for x, asc in zip(parts, ascending) if not asc and x.size]
-    if rest:
-        groups.append(unique_inverse(np.concatenate(rest) if len(rest) > 1 else rest[0]))
-    if not groups:
-        keys = np.zeros(0, np.int64)
-    elif len(groups) == 1:
-        keys = groups[0][0]
-    else:
-        keys = unique(np.concatenate([g[0] for g in groups]))
-    # each group's ids: the rank of its distinct keys (ascending queries: a fast search)
-    ids = [np.searchsorted(keys, u)[pos] for u, pos in groups]
-    out = [keys]
-    k, pos = 0, 0
-    rest_ids = ids[-1] if rest else None
-    for x, asc in zip(parts, ascending):
-        if not x.size:
-            out.append(np.zeros(0, np.int64))
-        elif asc:
-            out.append(ids[k])
-            k += 1
-        else:
-            out.append(rest_ids[pos:pos + x.size])
-            pos += x.size
-    return tuple(out)
+    groups = [unique_inverse(np.asarray(x, np.int64).reshape(-1)) for x in arrays]
+    keys = unique(np.concatenate([u for u, _ in groups])) if groups else np.zeros(0, np.int64)
+    # ranks of each array's distinct keys (ascending queries: a fast search), per element
+    return (keys, *(np.searchsorted(keys, u)[pos] for u, pos in groups))
 
 
 def _slots_by_sorting(src: np.ndarray, dst: np.ndarray, n: int):

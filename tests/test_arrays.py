@@ -8,7 +8,8 @@ from socialgraph.arrays import unique, unique_inverse
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8, np.uint32])
-def test_unique_and_inverse_match_numpy(seed, dtype):
+@pytest.mark.parametrize("ascending", [False, True])  # True: the neighbour-comparing path
+def test_unique_and_inverse_match_numpy(seed, dtype, ascending):
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
     n = int(rng.integers(0, 3000))
@@ -17,6 +18,8 @@ def test_unique_and_inverse_match_numpy(seed, dtype):
     lo = max(info.min, -span // 2) if info.min < 0 else 0
     hi = min(info.max, lo + span)
     x = rng.integers(lo, hi, n, endpoint=True).astype(dtype)
+    if ascending:
+        x = np.sort(x)
     want_u, want_inv = np.unique(x, return_inverse=True)
     u, inv = unique_inverse(x)
     assert u.dtype == x.dtype and inv.dtype == np.int64
