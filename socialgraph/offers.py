@@ -238,11 +238,11 @@ def build_targets(circles: pd.DataFrame, members: pd.DataFrame, scored: pd.DataF
     check_tables : bool
         Check that the tables hold one row per circle, per (circle, member) and per scored
         subscriber, with at most one anchor per circle (columns and values are checked
-        always). The
-        job passes False: its tables come from :func:`socialgraph.contagion.circle_contagion`
-        and :func:`socialgraph.risk.score_subscribers`, whose outputs are tested to be so, and
-        at 100M CDR rows the checks (hashing 11M member rows' circle ids) took 10 of the
-        offers stage's 14 s.
+        always). The job passes False: its tables come from
+        :func:`socialgraph.contagion.circle_contagion` and
+        :func:`socialgraph.risk.score_subscribers`, whose outputs are tested to be so, and at
+        100M CDR rows the checks (hashing 11M member rows' circle ids) took 10 of the offers
+        stage's 14 s.
 
     Returns
     -------
