@@ -13,7 +13,7 @@ prints :mod:`circles_eval`'s campaign figures.
 
 ``--permutations N`` is the null check: churn (its day and whether it was a re-entry) is
 shuffled among the subscribers active at the window start within each baseline stratum (tenure
-band x plan), which keeps every stratum's churn rate and removes any tie between churn and
+band x plan x ARPU quartile x contact-count quartile), which keeps every stratum's churn rate and removes any tie between churn and
 circles; every circle flagged then is a false discovery, so under this global null the share
 of permutations with any flag estimates the family-wise error, which BH bounds by ``fdr``.
 """
@@ -38,8 +38,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from circles_eval import evaluate  # noqa: E402
 from pipelines.config_file import load_config  # noqa: E402
-from socialgraph.contagion import TENURE_BANDS, circle_contagion  # noqa: E402
-from socialgraph.numbers import format_numbers  # noqa: E402
+from socialgraph.contagion import baseline_strata, circle_contagion  # noqa: E402
+from socialgraph.numbers import format_numbers, number_keys  # noqa: E402
 from socialgraph.offers import build_targets  # noqa: E402
 from socialgraph.subscribers import Subscribers, day_number, subscribers_from_arrow  # noqa: E402
 
@@ -65,9 +65,12 @@ def load(world: Path, run: Path) -> dict:
         scored = pickle.load(fh)["scored"]
     cfg = load_config(str(world / "job.yaml"))
     manifest = json.loads((run / "manifest.json").read_text())
+    subs = subscribers_from_arrow(pq.read_table(world / "subscribers.parquet"), cfg.numbers)
+    nodes = pq.read_table(run / "nodes.parquet", columns=["msisdn", "degree"]).to_pandas()
+    degree = pd.Series(nodes["degree"].to_numpy(), index=number_keys(nodes["msisdn"].to_numpy(object), cfg.numbers))
     return {
         "members": saved["members"][_MEMBER_COLS].copy(), "changes": changes, "scored": scored, "cfg": cfg,
-        "subs": subscribers_from_arrow(pq.read_table(world / "subscribers.parquet"), cfg.numbers),
+        "subs": subs, "contacts": degree.reindex(subs.key).fillna(0).to_numpy(np.int64),
         "as_of_day": day_number(pd.Timestamp(manifest["window"]["as_of"]).date()), "manifest": manifest,
     }
 
@@ -78,7 +81,8 @@ def contagion(inputs: dict, cfg, subs: Subscribers | None = None, reentry_keys=N
         inputs["members"], inputs["subs"] if subs is None else subs, inputs["as_of_day"], cfg,
         reentry_keys=ch.loc[ch["kind"] == "reentry", "old_key"].to_numpy() if reentry_keys is None else reentry_keys,
         port_keys=ch.loc[ch["kind"] == "port", "old_key"].to_numpy(),
-        competitor_share=pd.Series(sc["competitor_share"].to_numpy(), index=sc["key"].to_numpy()))
+        competitor_share=pd.Series(sc["competitor_share"].to_numpy(), index=sc["key"].to_numpy()),
+        contacts=inputs["contacts"])
 
 
 def score(world: Path, run: Path, inputs: dict, circles: pd.DataFrame, members: pd.DataFrame) -> dict:
@@ -99,8 +103,7 @@ def permuted_null(inputs: dict, cfg, n: int) -> list[tuple[int, int]]:
     """(circles with q <= fdr, circles flagged) under each of ``n`` within-stratum permutations."""
     subs, start = inputs["subs"], inputs["as_of_day"] - cfg.window_days
     act = np.flatnonzero(subs.active_at(start))
-    band = np.searchsorted(np.asarray(TENURE_BANDS), start - subs.activation_day[act], side="right")
-    stratum = pd.factorize(pd.Series(band).astype(str) + "|" + pd.Series(subs.plan[act]).fillna("").astype(str))[0]
+    stratum = baseline_strata(subs, start, inputs["contacts"])[act]
     ch = inputs["changes"]
     reentry = np.isin(subs.key, ch.loc[ch["kind"] == "reentry", "old_key"].to_numpy())
     out = []

@@ -498,11 +498,17 @@ def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous:
         reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
         port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
         competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
-        previous_churned=churned_before,
+        previous_churned=churned_before, contacts=subscriber_contacts(graph, subscribers),
     )
     circle_info["flagged"] = int(circles["contagion"].sum())
     circle_info["tested"] = int(circles["p_value"].notna().sum())
     return {"circles": circles, "members": members, "lineage": lineage, "info": circle_info}
+
+
+def subscriber_contacts(graph, subscribers) -> np.ndarray:
+    """Distinct contacts in the call graph of each subscriber row (0 for one not in it)."""
+    node = graph.ids_of(subscribers.key)
+    return np.where(node >= 0, np.diff(graph.indptr)[np.maximum(node, 0)], 0)
 
 
 def pseudonym_secret(cfg: JobConfig) -> bytes | None:

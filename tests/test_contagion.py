@@ -20,6 +20,7 @@ from socialgraph.config import ContagionConfig
 from socialgraph.contagion import (
     _PRIOR_WEIGHT,
     baseline_churn_probability,
+    baseline_strata,
     bh_qvalues,
     churn_excess_pvalue,
     circle_contagion,
@@ -260,6 +261,41 @@ def test_baseline_is_the_shrunk_rate_of_each_tenure_band_and_plan():
     # without the re-entry flag that number is one more loss
     p2 = baseline_churn_probability(subs, day_number(start), day_number(end))
     assert p2[reentry_row] == pytest.approx((3 + 20 * (churned + 1) / active) / (17 + 20), rel=1e-12)
+
+
+def test_baseline_strata_split_by_spend_and_contacts_quartiles():
+    """Low spenders and people with few contacts churn more: their baseline is their own
+    stratum's rate, not the plan's. Four equal ARPU groups are the four ARPU quartiles; two
+    contact counts split the quartiles of contacts in two bands."""
+    start, end = dt.date(2026, 4, 1), dt.date(2026, 5, 1)
+    inside, act = dt.date(2026, 4, 20), dt.date(2025, 1, 1)
+    churners = {(10.0, 1): 9, (10.0, 9): 5, (20.0, 1): 4, (20.0, 9): 2,
+                (30.0, 1): 2, (30.0, 9): 1, (40.0, 1): 1, (40.0, 9): 0}
+    rows, arpu, contacts = [], [], []
+    for (spend, n_contacts), c in churners.items():
+        for i in range(20):
+            rows.append({"activation": act, "plan": "P", "churn": inside if i < c else None})
+            arpu.append(spend)
+            contacts.append(n_contacts)
+    subs = _subscriber_table(rows)
+    subs = type(subs)(subs.frame.assign(arpu=np.array(arpu)))
+    contacts = np.array(contacts)
+    strata = baseline_strata(subs, day_number(start), contacts)
+    assert np.unique(strata).size == 8
+    p = baseline_churn_probability(subs, day_number(start), day_number(end), contacts=contacts)
+    overall = sum(churners.values()) / len(rows)
+    for j, c in enumerate(churners.values()):
+        cell = slice(20 * j, 20 * (j + 1))
+        assert np.unique(strata[cell]).size == 1
+        assert_allclose(p[cell], (c + _PRIOR_WEIGHT * overall) / (20 + _PRIOR_WEIGHT), rtol=1e-12)
+    # without contact counts the two contact bands of a spend quartile share one rate
+    p_spend = baseline_churn_probability(subs, day_number(start), day_number(end))
+    for j in range(0, 8, 2):
+        c = list(churners.values())[j] + list(churners.values())[j + 1]
+        assert_allclose(p_spend[20 * j:20 * (j + 2)], (c + _PRIOR_WEIGHT * overall) / (40 + _PRIOR_WEIGHT),
+                        rtol=1e-12)
+    with pytest.raises(ValueError, match="one contact count per subscriber"):
+        baseline_strata(subs, day_number(start), contacts[:-1])
 
 
 # -- the contagion test of circles --------------------------------------------------------------

@@ -5,13 +5,21 @@ must be reproducible)."""
 from __future__ import annotations
 
 import hashlib
+import json
 
+import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from numpy.testing import assert_allclose
 
 from pipelines.config_file import config_from_mapping
 from pipelines.run import JobSpec, run_job
 from pipelines.synth_io import write_synthetic
+from socialgraph.config import NumberConfig
+from socialgraph.contagion import baseline_churn_probability
+from socialgraph.numbers import number_keys
+from socialgraph.subscribers import day_number, subscribers_from_arrow
 from socialgraph.synth import COUNTRY_CODE, NATIONAL_LENGTH, SynthConfig
 
 COMPARED = ["subscribers_scored.parquet", "circles.parquet", "circle_members.parquet", "number_changes.parquet",
@@ -64,6 +72,34 @@ def _assert_one_row_per_circle_member_and_subscriber(out):
     assert not scored["msisdn"].duplicated().any()
 
 
+def _assert_expected_churn_is_the_sum_of_member_baselines(world, out):
+    """The job's baselines are strata of tenure x plan x ARPU x contacts, the contacts being
+    each subscriber's degree in the call graph the job wrote (``nodes.parquet``)."""
+    numbers = NumberConfig(country_code=COUNTRY_CODE, national_length=NATIONAL_LENGTH)
+    subs = subscribers_from_arrow(pq.read_table(world / "subscribers.parquet"), numbers)
+    nodes = pq.read_table(out / "nodes.parquet").to_pandas()
+    degree = pd.Series(nodes["degree"].to_numpy(), index=number_keys(nodes["msisdn"].to_numpy(object), numbers))
+    contacts = degree.reindex(subs.key).fillna(0).to_numpy()
+    manifest = json.loads((out / "manifest.json").read_text())
+    as_of = day_number(pd.Timestamp(manifest["window"]["as_of"]).date())
+    circles = pq.read_table(out / "circles.parquet").to_pandas()
+    start = as_of - int(circles["window_days"].iloc[0])
+    churned_window = (subs.churn_day >= start) & (subs.churn_day < as_of)
+    changes = pq.read_table(out / "number_changes.parquet").to_pandas()
+    reentered = np.isin(subs.key, number_keys(changes.loc[changes["kind"] == "reentry", "old_msisdn"]
+                                              .to_numpy(object), numbers))
+    base = pd.Series(baseline_churn_probability(subs, start, as_of, not_churn=reentered & churned_window,
+                                                contacts=contacts), index=subs.key)
+    members = pq.read_table(out / "circle_members.parquet").to_pandas()
+    members["baseline"] = base.reindex(number_keys(members["msisdn"].to_numpy(object), numbers)).to_numpy()
+    expected = members.groupby("circle_id")["baseline"].sum().reindex(circles["circle_id"]).fillna(0.0)
+    assert_allclose(circles["expected_churn"].to_numpy(), expected.to_numpy(), rtol=1e-9, atol=1e-12)
+    # the contact quartiles do split the strata: without them the sums differ
+    plain = pd.Series(baseline_churn_probability(subs, start, as_of, not_churn=reentered & churned_window),
+                      index=subs.key)
+    assert not np.allclose(plain.dropna().to_numpy(), base.dropna().to_numpy())
+
+
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -75,6 +111,7 @@ def test_outputs_identical_across_1_2_4_workers(world, tmp_path):
     first = runs[0]
     assert pq.read_table(first / "circles.parquet").num_rows > 0
     _assert_one_row_per_circle_member_and_subscriber(first)
+    _assert_expected_churn_is_the_sum_of_member_baselines(world, first)
     assert (first / "targets.csv").read_text().count("\n") > 1, "no targets to compare"
     for other in runs[1:]:
         for name in COMPARED:
