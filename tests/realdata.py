@@ -22,6 +22,7 @@ import pytest
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 CNS = REALDATA / "copenhagen_cns"
+EU_CORE = REALDATA / "email_eu_core"
 
 #: The study ran in autumn 2013; ``timestamp`` counts seconds from this (a Monday, 00:00 UTC).
 STUDY_START = dt.datetime(2013, 9, 2)
@@ -147,3 +148,15 @@ def roc_auc(scores, labels) -> float:
     ranks = pd.Series(scores).rank(method="average").to_numpy()
     u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))
+
+
+def read_eu_core() -> tuple[pd.DataFrame, pd.Series]:
+    """SNAP email-Eu-core: directed e-mail edges ``src, dst`` (self-loops dropped) and each
+    person's department (index: person). Skips the calling test when the files are absent."""
+    files = [EU_CORE / n for n in ("email-Eu-core.txt", "email-Eu-core-department-labels.txt")]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        pytest.skip(f"real data not found: {', '.join(missing)} missing in {EU_CORE}")
+    edges = pd.read_csv(files[0], sep=" ", header=None, names=["src", "dst"], dtype="int64")
+    labels = pd.read_csv(files[1], sep=" ", header=None, names=["person", "department"], dtype="int64")
+    return edges[edges["src"] != edges["dst"]].reset_index(drop=True), labels.set_index("person")["department"]

@@ -13,6 +13,7 @@ from numpy.testing import assert_allclose
 from reference_circles import in_circle_ties_reference
 
 from socialgraph.circles import circle_members, declared_circles, in_circle_ties, inferred_circles
+from socialgraph.config import CirclesConfig
 from socialgraph.graph import build_call_graph
 from socialgraph.numbers import number_keys
 from socialgraph.subscribers import day_number, subscribers_from_arrow
@@ -269,6 +270,48 @@ def _match(circles: dict, truth: set) -> list:
             if len(mem & truth) * 2 > len(mem) and len(mem & truth) * 2 > len(truth)]
 
 
+def _workplace_among_friend_groups(seed=0):
+    """Eight colleagues, sparsely tied in working hours (weight 1), each also the centre of a
+    clique of four friends met in the evenings (weight 3): one Leiden partition of both kinds
+    of ties puts each colleague with their friends."""
+    rng = np.random.default_rng(seed)
+    colleagues = [f"1380000{i:04d}" for i in range(8)]
+    ties = {}
+    for i in range(8):  # a ring and a chord per colleague: 3 colleagues each
+        for j in (i + 1, i + 4):
+            ties[frozenset((colleagues[i], colleagues[j % 8]))] = (1.0, 5, 0.05)
+    groups = []
+    for i, c in enumerate(colleagues):
+        friends = [f"1381{i:02d}000{k:02d}" for k in range(4)]
+        groups.append({c, *friends})
+        members = [c, *friends]
+        for u in range(5):
+            for v in range(u + 1, 5):
+                ties[frozenset((members[u], members[v]))] = (3.0 + rng.random(), 6, 0.8)
+    pairs = sorted(tuple(sorted(p)) for p in ties)
+    a, b = number_keys(pa.array([p[0] for p in pairs])), number_keys(pa.array([p[1] for p in pairs]))
+    graph = build_call_graph(
+        a, b, np.array([ties[frozenset(p)][0] for p in pairs]), on_net_keys=np.union1d(a, b),
+        events_ab=np.ones(len(pairs), np.int64), events_ba=np.zeros(len(pairs), np.int64),  # one-way: not family
+        tie_arrays={"active_days": np.array([ties[frozenset(p)][1] for p in pairs]),
+                    "evening_weekend_share": np.array([ties[frozenset(p)][2] for p in pairs])})
+    return graph, set(number_keys(pa.array(colleagues))), [set(number_keys(pa.array(sorted(g)))) for g in groups]
+
+
+def test_work_ties_get_their_own_layer_so_a_workplace_is_not_split_among_friend_groups():
+    graph, workplace, friend_groups = _workplace_among_friend_groups()
+    split, info = inferred_circles(graph)
+    circles = split.groupby("circle_id")["key"].apply(set).to_dict()
+    assert workplace in circles.values()  # the colleagues, exactly, as one circle
+    assert info["work"]["circles"] == 1
+    for group in friend_groups:  # and each colleague's friends, with them
+        assert group in circles.values()
+    # one layer for all social ties: the colleagues end up with their friends, never together
+    one, info_one = inferred_circles(graph, CirclesConfig(split_social_by_hours=False))
+    assert "work" not in info_one
+    assert all(len(mem & workplace) <= 1 for mem in one.groupby("circle_id")["key"].apply(set))
+
+
 def test_planted_households_and_work_groups_come_back(planted):
     inferred, info = inferred_circles(planted["graph"])
     by_kind = {kind: grp.groupby("circle_id")["key"].apply(set).to_dict()
@@ -281,8 +324,9 @@ def test_planted_households_and_work_groups_come_back(planted):
         found = _match(by_kind["social"], grp)
         assert len(found) == 1
         assert len(by_kind["social"][found[0]] ^ grp) <= 1
+        assert found[0].startswith("wrk-")  # working-hours ties: the work layer's circle
     # nothing else: the noise forms no circle
-    assert info["family"]["circles"] == 10 and info["social"]["circles"] == 4
+    assert info["family"]["circles"] == 10 and info["work"]["circles"] == 4 and info["social"]["circles"] == 0
     assert set(inferred["source"]) == {"inferred"}
     # someone with a household and a job is in both circles
     for g in range(4):
@@ -357,7 +401,7 @@ def test_circle_members_are_deterministic_and_ids_hide_numbers(planted):
     again = circle_members(_planted_world()["graph"], subs, day_number(AS_OF))[0]
     pd.testing.assert_frame_equal(m1, again)
     inferred_ids = m1.loc[m1["source"] == "inferred", "circle_id"].unique()
-    assert all(re.fullmatch(r"(fam|soc)-[0-9a-f]{10}", cid) for cid in inferred_ids)
+    assert all(re.fullmatch(r"(fam|wrk|soc)-[0-9a-f]{10}", cid) for cid in inferred_ids)
     for number in planted["numbers"]:
         for part in (number, number[-8:], number[-4:]):
             assert not any(part in cid for cid in m1["circle_id"].unique())

@@ -68,6 +68,16 @@ def test_kinds_never_match_across_and_weak_overlap_gets_a_new_id():
     assert (lin.loc[lin["previous_id"] == "fam-a", "event"] == "gone").all()
 
 
+def test_layers_never_match_across_work_and_friend_circles():
+    # the same four people were friends last month and are colleagues now: two different circles
+    prev = _members({"soc-a": ("social", "inferred", [1, 2, 3, 4]), "wrk-b": ("social", "inferred", [5, 6, 7])})
+    cur = _members({"wrk-x": ("social", "inferred", [1, 2, 3, 4]), "wrk-y": ("social", "inferred", [5, 6, 7, 8])})
+    m, lin = match_circles(cur, prev, min_jaccard=0.5)
+    by_key = m.set_index("key")["circle_id"]
+    assert by_key[1] == "wrk-x" and by_key[5] == "wrk-b"  # a work circle continues a work circle only
+    assert lin.loc[lin["previous_id"] == "soc-a", "event"].tolist() == ["gone"]
+
+
 def test_a_fresh_id_never_reuses_a_previous_id_it_does_not_continue():
     low = 1
     clash = inferred_id("soc", low)
