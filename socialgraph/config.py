@@ -361,9 +361,9 @@ class ContagionConfig:
     (plain Benjamini-Hochberg). Both are reported (``q_discrete``, ``q_bh``). ``fdr`` 0.2: a
     contact list tolerates one false lead in five better than missing real clusters. On the
     synthetic operator (500k and 1M subscribers, ``benchmarks/contagion_replay.py``) 0.2
-    finds 50 % and 53 % of the planted competitor campaigns with 72 % and 70 % of the flagged
-    circles on one (0.1: 31 % and 30 %, at 84 % and 83 %); the targeted members churn at
-    14-16x the base rate either way.
+    finds 55 % and 59 % of the planted competitor campaigns with 73 % and 70 % of the flagged
+    circles on one (0.1: 36 % and 37 %, at 81 % and 84 %); the targeted members churn at
+    15-17x the base rate either way.
     """
 
     window_days: int = 28
