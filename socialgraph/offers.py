@@ -15,14 +15,14 @@ number opted out is treated as opted out too. A false detection then suppresses 
 that was allowed, which is the safe direction.
 
 **Offers.** ``family_bundle`` for family circles (declared family plans and inferred
-households), ``group_bundle`` for V-nets and social (work/friends) circles. A member who
-churned in the contagion window and was detected as a *port* (``changes.kind == 'port'``,
-``old_key`` the member) on a tie of at least ``OffersConfig.bring_back_min_weight`` to the
-circle (``strongest_tie``) gets one extra row for the new, competitor number with offer
-``bring_back`` and role ``member``. If a number has several port detections, the most similar
-one is used. Bring-back rows have ``churn_risk`` NaN (we do not score competitors'
-subscribers) and, as ``arpu``, the ARPU of the old subscription: what winning them back is
-worth.
+households), ``group_bundle`` for V-nets and social circles (work circles, found among
+working-hours ties, are named so in the reason). A member who churned in the contagion window
+and was detected as a *port* (``changes.kind == 'port'``, ``old_key`` the member) on a tie of at
+least ``OffersConfig.bring_back_min_weight`` to the circle (``strongest_tie``) gets one extra
+row for the new, competitor number with offer ``bring_back`` and role ``member``. If a number
+has several port detections, the most similar one is used. Bring-back rows have ``churn_risk``
+NaN (we do not score competitors' subscribers) and, as ``arpu``, the ARPU of the old
+subscription: what winning them back is worth.
 
 **Order inside a circle.** The anchor first (the circle's most influential active member;
 if the anchor opted out the circle has no anchor row -- the role is never reassigned, so it
@@ -84,7 +84,10 @@ _MEMBER_COLUMNS = ("circle_id", "key", "on_net", "role", "churned", "active", "s
 _CHANGE_COLUMNS = ("old_key", "new_key", "kind")
 
 _LABEL = {("family", "declared"): "Family plan", ("family", "inferred"): "Household",
-          "family": "Family circle", "vnet": "V-net work group", "social": "Social circle"}
+          ("social", "work"): "Work circle", "family": "Family circle", "vnet": "V-net work group",
+          "social": "Social circle"}
+#: inferred circle ids start with their layer's prefix (see ``socialgraph.circles.social_layers``)
+_WORK_PREFIX = "wrk-"
 
 
 def _check_columns(frame: pd.DataFrame, name: str, required) -> None:
@@ -137,7 +140,8 @@ def _opted_out(subs: Subscribers, scored: pd.DataFrame, changes: pd.DataFrame) -
 
 
 def circle_reason(kind: str, source: str | None, size: int, churned: int, expected: float,
-                  window_days: int, competitor_members: int = 0, bring_back: int = 0) -> str:
+                  window_days: int, competitor_members: int = 0, bring_back: int = 0,
+                  layer: str | None = None) -> str:
     """The plain-language sentence explaining why a circle is on the list.
 
     Parameters
@@ -155,6 +159,8 @@ def circle_reason(kind: str, source: str | None, size: int, churned: int, expect
         Active members now sending a large share of their traffic to competitors.
     bring_back : int
         Bring-back rows the circle has on the list.
+    layer : str, optional
+        ``work`` for a social circle found among working-hours ties (colleagues).
 
     Returns
     -------
@@ -167,8 +173,10 @@ def circle_reason(kind: str, source: str | None, size: int, churned: int, expect
     'Family plan: 3 of 8 members left in the last 28 days (0.4 expected); 2 others now call a competitor often; 1 who moved to a competitor can be won back.'
     >>> circle_reason("vnet", "declared", 12, 1, 0.05, 1)
     'V-net work group: 1 of 12 members left in the last day (0.1 expected).'
+    >>> circle_reason("social", "inferred", 9, 2, 0.1, 28, layer="work")
+    'Work circle: 2 of 9 members left in the last 28 days (0.1 expected).'
     """
-    label = _LABEL.get((kind, source), _LABEL.get(kind, "Circle"))
+    label = _LABEL.get((kind, layer), _LABEL.get((kind, source), _LABEL.get(kind, "Circle")))
     members = "member" if size == 1 else "members"
     period = "the last day" if window_days == 1 else f"the last {window_days} days"
     text = f"{label}: {churned} of {size} {members} left in {period}"
@@ -364,7 +372,8 @@ def _reasons(flagged: pd.DataFrame, bring_back: pd.Series) -> pd.Series:
     competitor = (flagged["competitor_members"].fillna(0) if "competitor_members" in flagged.columns
                   else pd.Series(0, index=flagged.index))
     text = [
-        circle_reason(k, s, int(n), int(c), float(e), int(w), int(m), int(bring_back.get(cid, 0)))
+        circle_reason(k, s, int(n), int(c), float(e), int(w), int(m), int(bring_back.get(cid, 0)),
+                      layer="work" if k == "social" and str(cid).startswith(_WORK_PREFIX) else None)
         for cid, k, s, n, c, e, w, m in zip(
             flagged["circle_id"], flagged["kind"], source, flagged["size"],
             flagged["churned_recent"], flagged["expected_churn"], flagged["window_days"], competitor)

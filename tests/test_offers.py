@@ -304,7 +304,8 @@ def reference_targets(circles, members, scored, subs, changes, cfg):
             break
         n_back = sum(row[4] == "bring_back" for row in kept)
         reason = circle_reason(c["kind"], c["source"], c["size"], c["churned_recent"], c["expected_churn"],
-                               c["window_days"], c["competitor_members"], n_back)
+                               c["window_days"], c["competitor_members"], n_back,
+                               layer="work" if cid.startswith("wrk-") else None)
         out += [{"priority": priority, "circle_id": cid, "kind": c["kind"], "key": k, "role": role,
                  "offer": o, "churn_risk": rk, "reason": reason, "value_at_stake": value[cid], "arpu": a}
                 for k, role, rk, a, o in kept]
@@ -316,11 +317,12 @@ def random_world(seed: int):
     n_on, n_off = 30, 8
     subs = subs_of({i: rng.choice([0.0, 5.0, 20.0, 80.0]) for i in range(n_on)},
                    dnd={i for i in range(n_on) if rng.random() < 0.12})
-    kinds = ["family", "vnet", "social"]
+    kinds = ["family", "vnet", "social", "work"]
     circles, members, churned = [], [], []
     for c in range(rng.randint(1, 8)):
-        cid = f"{rng.choice(kinds)}:{c}"
-        kind = cid.split(":")[0]
+        layer = rng.choice(kinds)
+        # a work circle is a social one whose id has the work layer's prefix
+        cid, kind = (f"wrk-{c}", "social") if layer == "work" else (f"{layer}:{c}", layer)
         ks = rng.sample(range(n_on), rng.randint(1, 7))
         ms = []
         for i in ks:
