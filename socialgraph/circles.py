@@ -4,12 +4,13 @@
 plan (``family_id``); their ids are the operator's own (``vnet:<vnet_id>``,
 ``family:<family_id>``), so they are the same in every run.
 
-*Inferred* circles come from the call graph, split into two layers by when people call (see
-:class:`~socialgraph.config.CirclesConfig`): small *family* circles from strong reciprocal
-evening/weekend ties, and *social* (work, friends) circles from the remaining repeated ties,
-each layer partitioned by igraph's Leiden. Off-net numbers belong to inferred circles like
-anyone else. An inferred circle's id is ``fam-<hex>`` or ``soc-<hex>``, a hash of its lowest
-member number (stable while that member stays; never the number itself).
+*Inferred* circles come from the call graph, split into layers by when people call (see
+:class:`~socialgraph.config.CirclesConfig` and :func:`social_layers`): small *family* circles
+from strong reciprocal evening/weekend ties, and *social* circles from the remaining repeated
+ties, in two layers (working-hours ties: colleagues; the rest: friends), each layer
+partitioned by igraph's Leiden. Off-net numbers belong to inferred circles like anyone else.
+An inferred circle's id is ``fam-<hex>``, ``wrk-<hex>`` or ``soc-<hex>`` (its layer), a hash of
+its lowest member number (stable while that member stays; never the number itself).
 
 :func:`circle_members` puts both together, one row per (circle, member), with each member's
 in-circle influence (its neighbours' dependence on it inside the circle), strongest in-circle
@@ -388,10 +389,10 @@ def inferred_circles(graph: CallGraph, cfg: CirclesConfig = CirclesConfig(),
     Returns the members (columns ``circle_id, kind, source, key``, ordered by ``circle_id``
     then ``key``) and a summary (circles per kind, modularity of each layer's partition).
     ``previous`` (a previous run's members: ``circle_id, kind, source, key``) warm-starts
-    each layer's Leiden from that run's circles of the same kind
+    each layer's Leiden from that run's circles of the same layer
     (:func:`socialgraph.lineage.initial_membership`). ``map_tasks`` runs the Leiden batches
-    of both layers (:func:`_communities`); they are submitted together, so that a cluster runs
-    the two layers side by side.
+    of all layers (:func:`_communities`); they are submitted together, so that a cluster runs
+    the layers side by side.
     """
     names, circle, kind, node, info = _inferred_rows(graph, cfg, previous, map_tasks)
     return _rows_frame(names, circle, kind, graph.keys[node], "inferred"), info

@@ -267,7 +267,7 @@ class ScoringConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class CirclesConfig:
-    """Inferred circles, found by igraph's Leiden on two layers of the call graph.
+    """Inferred circles, found by igraph's Leiden on layers of the call graph.
 
     When people call tells the kind of tie (evenings and weekends for family, working hours for
     colleagues), so the graph is split before community detection:
