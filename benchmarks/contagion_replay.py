@@ -13,9 +13,10 @@ prints :mod:`circles_eval`'s campaign figures.
 
 ``--permutations N`` is the null check: churn (its day and whether it was a re-entry) is
 shuffled among the subscribers active at the window start within each baseline stratum (tenure
-band x plan x ARPU quartile x contact-count quartile), which keeps every stratum's churn rate and removes any tie between churn and
-circles; every circle flagged then is a false discovery, so under this global null the share
-of permutations with any flag estimates the family-wise error, which BH bounds by ``fdr``.
+band x plan x ARPU quartile x contact-count quartile), which keeps every stratum's churn rate
+and removes any tie between churn and circles; every circle flagged then is a false discovery,
+so under this global null the share of permutations with any flag estimates the family-wise
+error, which BH bounds by ``fdr``.
 """
 
 from __future__ import annotations

@@ -188,6 +188,10 @@ def family_tie_mask(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> n
             & (e["evening_weekend_share"] >= cfg.family_evening_share))
 
 
+#: each layer's circle-id prefix: an inferred circle's id starts ``<prefix>-`` (lineage keeps it)
+LAYER_PREFIX = {"family": "fam", "work": "wrk", "social": "soc"}
+
+
 def social_layers(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> list[tuple[str, str, str, np.ndarray]]:
     """The layers community detection runs on: ``(layer, circle kind, id prefix, tie mask)``.
 
@@ -199,11 +203,13 @@ def social_layers(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> lis
     """
     family = family_tie_mask(graph, cfg)
     social = ~family & (graph.entry["active_days"] >= cfg.social_min_days)
-    if not cfg.split_social_by_hours:
-        return [("family", "family", "fam", family), ("social", "social", "soc", social)]
-    working_hours = graph.entry["evening_weekend_share"] < cfg.family_evening_share
-    return [("family", "family", "fam", family), ("work", "social", "wrk", social & working_hours),
-            ("social", "social", "soc", social & ~working_hours)]
+    if cfg.split_social_by_hours:
+        working_hours = graph.entry["evening_weekend_share"] < cfg.family_evening_share
+        layers = [("family", "family", family), ("work", "social", social & working_hours),
+                  ("social", "social", social & ~working_hours)]
+    else:
+        layers = [("family", "family", family), ("social", "social", social)]
+    return [(layer, kind, LAYER_PREFIX[layer], keep) for layer, kind, keep in layers]
 
 
 def layer_graph(graph: CallGraph, keep: np.ndarray) -> CallGraph:

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from .arrays import isin, unique
+from .circles import LAYER_PREFIX
 from .config import OffersConfig
 from .subscribers import Subscribers
 
@@ -86,8 +87,7 @@ _CHANGE_COLUMNS = ("old_key", "new_key", "kind")
 _LABEL = {("family", "declared"): "Family plan", ("family", "inferred"): "Household",
           ("social", "work"): "Work circle", "family": "Family circle", "vnet": "V-net work group",
           "social": "Social circle"}
-#: inferred circle ids start with their layer's prefix (see ``socialgraph.circles.social_layers``)
-_WORK_PREFIX = "wrk-"
+_WORK_PREFIX = f"{LAYER_PREFIX['work']}-"
 
 
 def _check_columns(frame: pd.DataFrame, name: str, required) -> None:
