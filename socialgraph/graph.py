@@ -59,8 +59,16 @@ class CallGraph:
         return int(self.indices.size // 2)
 
     def ids_of(self, keys: np.ndarray) -> np.ndarray:
-        """Dense ids of number keys; -1 for numbers not in the graph."""
+        """Dense ids of number keys; -1 for numbers not in the graph.
+
+        Many unsorted keys (a subscriber table) go through a hash lookup: a binary search of
+        5.2M unsorted keys over 6.6M nodes took 8.6 s (every step misses the cache), the hash
+        2.9 s. Sorted or few keys are searched.
+        """
         keys = np.asarray(keys, dtype=np.int64)
+        flat = keys.reshape(-1)
+        if flat.size > 4096 and self.n_nodes and not bool(np.all(flat[1:] >= flat[:-1])):
+            return pd.Index(self.keys).get_indexer(flat).astype(np.int64).reshape(keys.shape)
         pos = np.searchsorted(self.keys, keys)
         pos = np.minimum(pos, max(self.n_nodes - 1, 0))
         found = self.keys[pos] == keys if self.n_nodes else np.zeros(keys.size, bool)

@@ -123,6 +123,20 @@ def test_ids_of():
     assert empty.ids_of(probe).tolist() == [-1] * len(probe)
 
 
+@pytest.mark.parametrize("sort", [False, True])
+def test_ids_of_many_keys_matches_a_dictionary(sort):
+    # past 4096 unsorted keys ids_of takes a hash lookup instead of the binary search
+    rng = np.random.default_rng(7)
+    a, b = rng.integers(1, 50_000, 20_000), rng.integers(1, 50_000, 20_000)
+    a, b = a[a != b], b[a != b]
+    g = build_call_graph(a, b, np.ones(a.size), on_net_keys=a)
+    probe = rng.integers(0, 60_000, 9_000)
+    probe = np.sort(probe) if sort else probe
+    where = {int(k): i for i, k in enumerate(g.keys)}
+    assert g.ids_of(probe).tolist() == [where.get(int(k), -1) for k in probe]
+    assert g.ids_of(probe.reshape(3, -1)).shape == (3, 3000)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.text(alphabet="0123456789", min_size=1, max_size=10).filter(lambda s: not s.startswith("00")),
                 min_size=1, max_size=20, unique=True),
