@@ -192,6 +192,21 @@ def family_tie_mask(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> n
 LAYER_PREFIX = {"family": "fam", "work": "wrk", "social": "soc"}
 
 
+def circle_layer(circle_ids, kinds) -> np.ndarray:
+    """The layer of each circle: ``family``, ``work`` or ``social`` for inferred circles (from
+    the id prefix, :data:`LAYER_PREFIX`), else the circle's kind (declared ``family`` and
+    ``vnet`` circles; ``social`` for an inferred id without a known prefix).
+
+    >>> circle_layer(["wrk-1a", "soc-2b", "fam-3c", "vnet:V1", "family:F1"],
+    ...              ["social", "social", "family", "vnet", "family"]).tolist()
+    ['work', 'social', 'family', 'vnet', 'family']
+    """
+    ids = pd.Series(np.asarray(circle_ids, dtype=object)).astype(str)
+    of_prefix = {prefix: layer for layer, prefix in LAYER_PREFIX.items()}
+    layer = ids.str.split("-", n=1).str[0].map(of_prefix)
+    return layer.fillna(pd.Series(np.asarray(kinds, dtype=object))).to_numpy(dtype=object)
+
+
 def social_layers(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> list[tuple[str, str, str, np.ndarray]]:
     """The layers community detection runs on: ``(layer, circle kind, id prefix, tie mask)``.
 

@@ -359,11 +359,21 @@ class ContagionConfig:
     (Heyse's discrete Benjamini-Hochberg, which uses each circle's exact null distribution:
     small circles cannot reach small p-values, and plain BH wastes power on them) or ``bh``
     (plain Benjamini-Hochberg). Both are reported (``q_discrete``, ``q_bh``). ``fdr`` 0.2: a
-    contact list tolerates one false lead in five better than missing real clusters. On the
-    synthetic operator (500k and 1M subscribers, ``benchmarks/contagion_replay.py``) 0.2
-    finds 55 % and 59 % of the planted competitor campaigns with 73 % and 70 % of the flagged
-    circles on one (0.1: 36 % and 37 %, at 81 % and 84 %); the targeted members churn at
-    15-17x the base rate either way.
+    contact list tolerates one false lead in five better than missing real clusters.
+
+    ``recent_weight``: a churn in the second half of the window counts this many times in the
+    circle's churn score (1 = a plain count). Contagion is recent and rising churn; a circle
+    whose members left in the last two weeks is stronger evidence of it than one whose members
+    left a month apart. The null keeps the test exact: members churn at their baseline risk
+    and, when they do, in each half as often as all churners of the window did (so a
+    seasonal rise in churn does not make every circle look rising).
+
+    ``layer_weight_*``: prior weights of the circle layers in the weighted multiple-testing
+    procedure (Genovese, Roeder and Wasserman 2006; normalised to average 1 over the tested
+    circles, so the FDR bound holds). Contagion worth a group offer is a family moving
+    together or a competitor poaching a work group (family circles, V-nets, work circles);
+    friends' circles (``social``) are the loosest and get a quarter of the weight: they need
+    four times the evidence, and the others get a bit more of the error budget.
     """
 
     window_days: int = 28
@@ -371,12 +381,24 @@ class ContagionConfig:
     fdr: float = 0.2
     min_churned: int = 2
     method: str = "discrete_bh"
+    recent_weight: int = 2
+    layer_weight_family: float = 1.0
+    layer_weight_vnet: float = 1.0
+    layer_weight_work: float = 1.0
+    layer_weight_social: float = 0.25
 
     def __post_init__(self):
         _check_range("contagion", "window_days", self.window_days, 2, 3660, integer=True)
         _check_range("contagion", "recent_days", self.recent_days, 1, self.window_days, integer=True)
         _check_range("contagion", "fdr", self.fdr, 1e-9, 1.0)
         _check_range("contagion", "min_churned", self.min_churned, 1, None, integer=True)
+        _check_range("contagion", "recent_weight", self.recent_weight, 1, 10, integer=True)
+        for layer in ("family", "vnet", "work", "social"):
+            _check_range("contagion", f"layer_weight_{layer}", getattr(self, f"layer_weight_{layer}"), 0.01, 100.0)
+
+    def layer_weights(self) -> dict[str, float]:
+        """The prior weight of each circle layer in the weighted multiple-testing procedure."""
+        return {layer: float(getattr(self, f"layer_weight_{layer}")) for layer in ("family", "vnet", "work", "social")}
         if self.method not in ("discrete_bh", "bh"):
             raise ValueError(f"contagion.method must be 'discrete_bh' or 'bh', got {self.method!r}")
 

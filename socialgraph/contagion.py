@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 
 from .arrays import isin
+from .circles import circle_layer
 from .config import ContagionConfig
 from .kernels._jit import njit
-from .kernels.circles import _excess_tails
+from .kernels.circles import _score_tails
 from .subscribers import Subscribers
 
 __all__ = ["bh_qvalues", "discrete_bh_qvalues", "poisson_binomial_sf", "churn_excess_pvalue",
-           "excess_tails", "baseline_strata", "baseline_churn_probability", "circle_contagion",
+           "excess_tails", "score_tails", "churn_half_shares", "layer_test_weights", "baseline_strata", "baseline_churn_probability", "circle_contagion",
            "TENURE_BANDS"]
 
 #: tenure bands (days) of the baseline strata: operators see new subscribers at 3-9 months churn most
@@ -31,10 +32,20 @@ _PRIOR_WEIGHT = 20.0
 COMPETITOR_SHARE = 0.5
 
 
-def bh_qvalues(p_values: np.ndarray) -> np.ndarray:
+def _check_weights(weights, p: np.ndarray, name: str) -> np.ndarray:
+    w = np.asarray(weights, np.float64)
+    if w.shape != p.shape or not np.all(w > 0):
+        raise ValueError(f"{name}: need one positive weight per p-value")
+    return w
+
+
+def bh_qvalues(p_values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values), as ``scipy.stats.false_discovery_control``.
 
     NaN p-values (circles that could not be tested) stay NaN and do not count as tests.
+    ``weights`` (positive, one per p-value, averaging 1 over the tests) give the weighted BH
+    procedure of Genovese, Roeder and Wasserman (2006): BH on ``p / w``, which keeps the FDR
+    bound when the weights are fixed before the data are seen.
 
     >>> bh_qvalues(np.array([0.01, 0.04, 0.03, 0.5])).round(4).tolist()
     [0.04, 0.0533, 0.0533, 0.5]
@@ -48,6 +59,8 @@ def bh_qvalues(p_values: np.ndarray) -> np.ndarray:
     if m == 0:
         return q
     pv = p[ok]
+    if weights is not None:
+        pv = pv / _check_weights(weights, p, "bh_qvalues")[ok]
     order = np.argsort(pv, kind="stable")
     ranked = pv[order] * m / np.arange(1, m + 1)
     ranked = np.minimum.accumulate(ranked[::-1])[::-1]
@@ -58,7 +71,8 @@ def bh_qvalues(p_values: np.ndarray) -> np.ndarray:
 
 
 
-def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray]) -> np.ndarray:
+def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray],
+                        weights: np.ndarray | None = None) -> np.ndarray:
     """Discrete Benjamini-Hochberg (Heyse 2011) adjusted p-values.
 
     BH bounds the expected number of null p-values at or below ``t`` by ``m * t``, which is
@@ -69,6 +83,10 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray]) -> np.
     ``<= t``): ``q_(i) = min_{k >= i} sum_j F_j(p_(k)) / k``. With continuous supports it is
     BH; with discrete ones it is never larger and usually much smaller. ``supports[j]`` holds
     the attainable p-values of test ``j`` (any order, containing 1); NaN p-values stay NaN.
+
+    ``weights`` (positive, averaging 1 over the tests) make it the weighted procedure: test
+    ``j`` is ranked by ``p_j / w_j`` and the expected null count below ``t`` is
+    ``sum_j F_j(w_j t)``, which is weighted BH (:func:`bh_qvalues`) for continuous supports.
 
     A 2-member circle at baseline 1 % where both left, and two 1-member circles that cannot
     go below 0.5 whatever happens:
@@ -112,9 +130,14 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray]) -> np.
     values, test = flat[by], test[by]
     first = np.r_[True, test[1:] != test[:-1]]
     steps = values - np.where(first, 0.0, np.r_[0.0, values[:-1]])
+    pv = p[ok]
+    if weights is not None:
+        # F_j jumps by the same amount, at a / w_j on the scale of p / w
+        w = _check_weights(weights, p, "discrete_bh_qvalues")
+        values = values / w[test]
+        pv = pv / w[ok]
     order = np.argsort(values, kind="stable")
     values, cum = values[order], np.cumsum(steps[order])
-    pv = p[ok]
     rank = np.argsort(pv, kind="stable")
     ps = pv[rank]
     idx = np.searchsorted(values, ps, side="right") - 1
@@ -185,26 +208,50 @@ def excess_tails(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray) -> 
     >>> p.round(4).tolist(), [s.round(4).tolist() for s in sup]
     ([0.01, 1.0], [[1.0, 0.19, 0.01], [1.0, 0.5]])
     """
-    p, tails, ptr = _excess_tails_flat(sizes, probs, observed)
+    return score_tails(sizes, probs, observed)
+
+
+def score_tails(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray, weights=(1,), shares=(1.0,)
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`excess_tails` of a churn *score*: a member who churns in period ``b`` of the window
+    scores ``weights[b]`` (positive integers), and under the null churns (probability
+    ``probs[i]``) in period ``b`` with probability ``shares[b]`` (summing to 1). Returns
+    ``P(S_c >= observed[c])`` per group and ``P(S_c >= s)``, ``s = 0..sizes[c] * max(weights)``.
+
+    Two members at 10 %, a churn in the second half counting 2, churn split 40/60 between the
+    halves: both churning late (score 4) has probability ``(0.1 * 0.6) ** 2``:
+
+    >>> p, sup = score_tails(np.array([2]), np.array([0.1, 0.1]), np.array([4]), (1, 2), (0.4, 0.6))
+    >>> round(float(p[0]), 6), len(sup[0])
+    (0.0036, 5)
+    """
+    p, tails, ptr = _score_tails_flat(sizes, probs, observed, weights, shares)
     return p, (np.split(tails, ptr[1:-1]) if p.size else [])
 
 
-def _excess_tails_flat(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray):
-    """:func:`excess_tails` with the supports one after the other: ``(p, tails, offsets)``."""
+def _score_tails_flat(sizes: np.ndarray, probs: np.ndarray, observed: np.ndarray, weights=(1,), shares=(1.0,)):
+    """:func:`score_tails` with the supports one after the other: ``(p, tails, offsets)``."""
     sizes = np.asarray(sizes, np.int64)
     probs = np.ascontiguousarray(probs, np.float64)
     observed = np.ascontiguousarray(observed, np.int64)
+    weights = np.ascontiguousarray(weights, np.int64)
+    shares = np.ascontiguousarray(shares, np.float64)
     if sizes.sum() != probs.size or observed.size != sizes.size:
         raise ValueError("excess_tails: sizes must sum to len(probs) and match observed")
     if np.any((probs < 0) | (probs > 1)) or np.any(np.isnan(probs)):
         raise ValueError("excess_tails: probs must be probabilities")
+    if (weights.ndim != 1 or weights.size == 0 or weights.shape != shares.shape or np.any(weights < 1)
+            or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0)):
+        raise ValueError("score_tails: need positive integer weights and one share per weight, summing to 1")
     ptr = np.zeros(sizes.size + 1, np.int64)
     np.cumsum(sizes, out=ptr[1:])
-    tails = np.empty(probs.size + sizes.size)
+    tail_ptr = np.zeros(sizes.size + 1, np.int64)
+    np.cumsum(sizes * int(weights.max()) + 1, out=tail_ptr[1:])
+    tails = np.empty(int(tail_ptr[-1]))
     out = np.empty(sizes.size)
     if sizes.size:
-        _excess_tails(ptr, probs, observed, tails, out)
-    return out, tails, ptr + np.arange(ptr.size)
+        _score_tails(ptr, probs, weights, shares, observed, tails, tail_ptr, out)
+    return out, tails, tail_ptr
 
 
 def _quartile_band(values: np.ndarray, among: np.ndarray) -> np.ndarray:
@@ -283,6 +330,38 @@ def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
     return np.where(active, rate[stratum], np.nan)
 
 
+def churn_half_shares(subs: Subscribers, start_day: int, end_day: int,
+                      not_churn: np.ndarray | None = None) -> np.ndarray:
+    """The shares of the window's churn in its first and second half, among all subscribers
+    active at ``start_day`` (``not_churn``: detected re-entries, not counted): when a member
+    churns under the null, the half it churns in. Even halves when nobody churned.
+
+    An operator-wide rise (a season, a price change, re-entries not yet detectable near the
+    as-of date) is in these shares, so it does not make every circle look rising.
+    """
+    active = subs.active_at(start_day)
+    day = subs.churn_day[active & (subs.churn_day >= start_day) & (subs.churn_day < end_day)
+                         & (np.ones(len(subs), bool) if not_churn is None else ~np.asarray(not_churn, bool))]
+    if day.size == 0:
+        return np.array([0.5, 0.5])
+    late = float(np.mean(day >= start_day + (end_day - start_day) / 2))
+    return np.array([1.0 - late, late])
+
+
+def layer_test_weights(layers: np.ndarray, tested: np.ndarray, cfg: ContagionConfig) -> np.ndarray:
+    """Each circle's weight in the weighted multiple-testing procedure: its layer's
+    ``cfg.layer_weight_*``, scaled so that the tested circles' weights average 1.
+
+    >>> layer_test_weights(np.array(["family", "social", "work"]), np.array([True, True, False]),
+    ...                    ContagionConfig()).round(3).tolist()
+    [1.6, 0.4, 1.6]
+    """
+    by_layer = cfg.layer_weights()
+    w = pd.Series(np.asarray(layers, dtype=object)).map(by_layer).fillna(1.0).to_numpy(np.float64)
+    tested = np.asarray(tested, bool)
+    return w / w[tested].mean() if tested.any() else w
+
+
 def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
                      cfg: ContagionConfig = ContagionConfig(), *,
                      reentry_keys: np.ndarray | None = None, port_keys: np.ndarray | None = None,
@@ -295,9 +374,13 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     ``cfg.window_days`` before ``as_of_day``; the members tested are on-net subscribers active
     at its start. A member *churned* when its number left in the window and was not detected as
     a re-entry (``reentry_keys``). Expected churn is the sum of the tested members' baseline
-    probabilities (:func:`baseline_churn_probability`), the p-value the exact Poisson-binomial
-    upper tail, q-values Benjamini-Hochberg over all tested circles, and
-    ``contagion = q <= fdr & churned >= min_churned & (recent | rising)``. Circles with fewer
+    probabilities (:func:`baseline_churn_probability`). The statistic is the circle's churn
+    score (a churn in the window's second half counts ``cfg.recent_weight`` times), its
+    p-value the exact upper tail of the score when members churn at their baselines, in each
+    half as often as the window's churners did (:func:`score_tails`, :func:`churn_half_shares`;
+    with ``recent_weight`` 1, the Poisson-binomial tail of the count). q-values are weighted
+    Benjamini-Hochberg over all tested circles, weights by layer (:func:`layer_test_weights`),
+    and ``contagion = q <= fdr & churned >= min_churned & (recent | rising)``. Circles with fewer
     tested members than ``min_churned`` are not tested (p and q NaN): they could never be flagged.
     ``previous_churned`` (churn count of the previous run, by circle id, for circles that
     continue) also makes a circle *rising* when it lost more members than last time.
@@ -307,7 +390,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     Circles columns: ``circle_id, kind, source, size, on_net_members, active_members, tested,
     churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
     churned_second_half, churned_last_days, reentries, ported, competitor_members,
-    window_days``. Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window),
+    window_days, q_bh, q_discrete, churned_previous_run, churn_score, test_weight``. Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window),
     ``baseline`` (NaN if not tested).
     """
     start = as_of_day - cfg.window_days
@@ -360,20 +443,34 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
         "competitor_members": count(competitor),
     })
 
+    # the churn score: a churn in the second half of the window counts ``recent_weight`` times
+    late = churned & (churn_day >= mid)
+    score = np.where(churned, np.where(late, cfg.recent_weight, 1), 0).astype(np.int64)
+    circles["churn_score"] = np.bincount(codes, weights=score, minlength=n_c).astype(np.int64)
+    if cfg.recent_weight == 1:
+        weights, shares = (1,), (1.0,)
+    else:
+        weights = (1, cfg.recent_weight)
+        shares = tuple(churn_half_shares(subs, start, as_of_day, not_churn=reentry))
     # exact tails per circle, over the tested members' baselines (rows grouped by circle)
     sel = np.flatnonzero(tested)
     sel = sel[np.argsort(codes[sel], kind="stable")]
     counts = np.bincount(codes[sel], minlength=len(circles))
     probs = np.clip(baseline[sel], 0.0, 1.0)
-    p, tails, tail_ptr = _excess_tails_flat(counts, probs, circles["churned_recent"].to_numpy(np.int64))
+    p, tails, tail_ptr = _score_tails_flat(counts, probs, circles["churn_score"].to_numpy(np.int64),
+                                           weights, shares)
     # A circle with fewer tested members than ``min_churned`` can never be flagged; leaving it
     # out of the multiple-testing count is valid (the exclusion depends only on who was active
     # at the window start, not on the outcome: Tarone's argument) and keeps power for the rest.
     p[counts < max(cfg.min_churned, 1)] = np.nan
     circles["expected_churn"] = np.bincount(codes[sel], weights=probs, minlength=len(circles))
     circles["p_value"] = p
-    circles["q_bh"] = bh_qvalues(p)
-    circles["q_discrete"] = discrete_bh_qvalues(p, (tails, tail_ptr))
+    # weights fixed by each circle's layer before any churn is looked at
+    w = layer_test_weights(circle_layer(circles["circle_id"].to_numpy(), circles["kind"].to_numpy()),
+                           ~np.isnan(p), cfg)
+    circles["test_weight"] = w
+    circles["q_bh"] = bh_qvalues(p, w)
+    circles["q_discrete"] = discrete_bh_qvalues(p, (tails, tail_ptr), w)
     circles["q_value"] = circles["q_discrete" if cfg.method == "discrete_bh" else "q_bh"]
     recent_or_rising = (circles["churned_last_days"] > 0) | (circles["churned_second_half"] > circles["churned_first_half"])
     # across runs: more churn than the previous run saw in the same (continuing) circle
@@ -385,11 +482,11 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     circles["contagion"] = ((circles["q_value"] <= cfg.fdr) & (circles["churned_recent"] >= cfg.min_churned)
                             & recent_or_rising).fillna(False).astype(bool)
     circles["window_days"] = cfg.window_days
-    int_cols = ["size", "on_net_members", "active_members", "tested", "churned_recent", "churned_first_half",
+    int_cols = ["size", "on_net_members", "active_members", "tested", "churned_recent", "churn_score", "churned_first_half",
                 "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members"]
     circles[int_cols] = circles[int_cols].astype(np.int64)
     order = ["circle_id", "kind", "source", "size", "on_net_members", "active_members", "tested",
              "churned_recent", "expected_churn", "p_value", "q_value", "contagion", "churned_first_half",
              "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members", "window_days",
-             "q_bh", "q_discrete", "churned_previous_run"]
+             "q_bh", "q_discrete", "churned_previous_run", "churn_score", "test_weight"]
     return circles[order], m

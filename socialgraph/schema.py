@@ -221,6 +221,8 @@ CIRCLES = pa.schema([
     ("q_bh", pa.float64()),
     ("q_discrete", pa.float64()),
     ("churned_previous_run", pa.float64()),
+    ("churn_score", pa.int64()),
+    ("test_weight", pa.float64()),
     ("anchor", pa.string()),  # masked number of the anchor, for people reading the table
 ])
 

@@ -52,18 +52,40 @@ def tail_by_enumeration(probs: list[float]) -> list[float]:
     return [sum(pmf[x:]) for x in range(n + 1)]
 
 
-def heyse_qvalues(p_values: list[float], supports: list[list[float]]) -> list[float]:
+def score_tail_by_enumeration(probs: list[float], weights: list[int], shares: list[float]) -> list[float]:
+    """``P(S >= s)`` for ``s = 0..n * max(weights)``, S the sum of the members' scores (0 if the
+    member stays, ``weights[b]`` if it churns in period ``b``, probability ``p * shares[b]``),
+    by summing the probability of every one of the ``(1 + len(weights)) ** n`` outcomes."""
+    n, top = len(probs), len(probs) * max(weights)
+    pmf = [0.0] * (top + 1)
+    for outcome in itertools.product(range(len(weights) + 1), repeat=n):  # 0 = stays, b + 1 = period b
+        pr, score = 1.0, 0
+        for o, p in zip(outcome, probs):
+            if o == 0:
+                pr *= 1.0 - p
+            else:
+                pr *= p * shares[o - 1]
+                score += weights[o - 1]
+        pmf[score] += pr
+    return [sum(pmf[x:]) for x in range(top + 1)]
+
+
+def heyse_qvalues(p_values: list[float], supports: list[list[float]],
+                  weights: list[float] | None = None) -> list[float]:
     """Heyse's discrete BH, literally: ``q_(i) = min_{k >= i} sum_j F_j(p_(k)) / k`` (capped at 1),
     ``F_j(t)`` the largest attainable p-value of test ``j`` that is ``<= t`` (0 if none).
-    NaN p-values are not tests and stay NaN."""
+    NaN p-values are not tests and stay NaN. With ``weights``, tests are ordered by
+    ``r_j = p_j / w_j`` and the sum is ``sum_j F_j(w_j r_(k))``."""
     tests = [j for j, p in enumerate(p_values) if not math.isnan(p)]
     m = len(tests)
+    w = [1.0] * len(p_values) if weights is None else list(weights)
 
     def big_f(j, t):
         return max([a for a in supports[j] if a <= t], default=0.0)
 
-    ordered = sorted(tests, key=lambda j: p_values[j])
-    expected_at = [sum(big_f(j, p_values[ordered[k]]) for j in tests) for k in range(m)]
+    r = {j: p_values[j] / w[j] for j in tests}
+    ordered = sorted(tests, key=lambda j: r[j])
+    expected_at = [sum(big_f(j, w[j] * r[ordered[k]]) for j in tests) for k in range(m)]
     q = [math.nan] * len(p_values)
     for i, j in enumerate(ordered):
         q[j] = min(1.0, min(expected_at[k] / (k + 1) for k in range(i, m)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
-from reference_circles import benjamini_hochberg, heyse_qvalues, tail_by_enumeration
+from reference_circles import benjamini_hochberg, heyse_qvalues, score_tail_by_enumeration, tail_by_enumeration
 from scipy import stats
 
 from socialgraph.circles import circle_members
@@ -23,10 +24,13 @@ from socialgraph.contagion import (
     baseline_strata,
     bh_qvalues,
     churn_excess_pvalue,
+    churn_half_shares,
     circle_contagion,
     discrete_bh_qvalues,
     excess_tails,
+    layer_test_weights,
     poisson_binomial_sf,
+    score_tails,
 )
 from socialgraph.graph import build_call_graph
 from socialgraph.subscribers import day_number, subscribers_from_arrow
@@ -141,6 +145,41 @@ def test_excess_tails_edge_cases_and_bad_input():
         excess_tails(np.array([1]), np.array([np.nan]), np.array([1]))
 
 
+@pytest.mark.parametrize("seed,weights", [(0, (1, 2)), (1, (1, 2)), (2, (1, 3)), (3, (2, 1)), (4, (1,))])
+def test_score_tails_match_enumeration_of_every_outcome(seed, weights):
+    rng = np.random.default_rng(seed)
+    sizes, probs, _ = _random_groups(rng, 12, max_size=6)
+    shares = rng.dirichlet(np.ones(len(weights)))
+    top = sizes * max(weights)
+    observed = np.array([rng.integers(-1, t + 2) for t in top])
+    p, supports = score_tails(sizes, probs, observed, weights, shares)
+    start = 0
+    for c, n in enumerate(sizes):
+        truth = score_tail_by_enumeration(list(probs[start:start + n]), list(weights), list(shares))
+        start += n
+        assert supports[c].shape == (top[c] + 1,)
+        assert_allclose(supports[c], truth, rtol=1e-11, atol=1e-14)
+        k = observed[c]
+        assert p[c] == pytest.approx(1.0 if k <= 0 else 0.0 if k > top[c] else truth[k], rel=1e-11, abs=1e-14)
+        assert supports[c][0] == 1.0 and np.all(np.diff(supports[c]) <= 1e-15)
+
+
+def test_score_tails_with_weight_one_is_the_count_and_bad_input_is_refused():
+    rng = np.random.default_rng(9)
+    sizes, probs, observed = _random_groups(rng, 30)
+    p1, s1 = excess_tails(sizes, probs, observed)
+    p2, s2 = score_tails(sizes, probs, observed, (1, 1), (0.3, 0.7))  # a churn is a churn, whenever
+    assert_allclose(p1, p2, rtol=1e-12, atol=1e-15)
+    for a, b in zip(s1, s2):
+        assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    # a late pair is rarer than any pair: (p * late share)^2 when both of two members churn late
+    p_late, _ = score_tails(np.array([2]), np.array([0.1, 0.1]), np.array([4]), (1, 2), (0.4, 0.6))
+    assert p_late[0] == pytest.approx((0.1 * 0.6) ** 2, rel=1e-12)
+    for weights, shares in (((1, 2), (0.5,)), ((0, 2), (0.5, 0.5)), ((1, 2), (0.5, 0.6)), ((), ())):
+        with pytest.raises(ValueError, match="score_tails"):
+            score_tails(np.array([1]), np.array([0.1]), np.array([1]), weights, shares)
+
+
 # -- discrete Benjamini-Hochberg ----------------------------------------------------------------
 
 def test_discrete_bh_on_a_fine_uniform_grid_is_plain_bh():
@@ -195,6 +234,40 @@ def test_discrete_bh_nan_tests_are_left_out():
     assert_allclose(q[keep], discrete_bh_qvalues(p[keep], [supports[i] for i in keep]), rtol=1e-15)
     assert np.isnan(discrete_bh_qvalues(np.array([np.nan, np.nan]), supports[:2])).all()
     assert discrete_bh_qvalues(np.array([]), []).size == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_weighted_discrete_bh_is_the_weighted_heyse_formula(seed):
+    rng = np.random.default_rng(100 + seed)
+    sizes, probs, _ = _random_groups(rng, int(rng.integers(2, 30)), max_size=6)
+    observed = np.array([rng.integers(0, 2 * s + 1) for s in sizes])
+    p, supports = score_tails(sizes, probs, observed, (1, 2), (0.45, 0.55))
+    p[rng.random(p.size) < 0.2] = np.nan
+    w = rng.choice([0.25, 1.0, 2.0], p.size)
+    q = discrete_bh_qvalues(p, supports, w)
+    truth = heyse_qvalues(list(p), [list(s) for s in supports], list(w))
+    assert_allclose(q, truth, rtol=1e-12, atol=1e-15)
+    # unit weights are the unweighted procedure
+    assert_allclose(discrete_bh_qvalues(p, supports, np.ones(p.size)), discrete_bh_qvalues(p, supports), rtol=0)
+
+
+def test_weighted_bh_is_bh_on_p_over_w():
+    rng = np.random.default_rng(5)
+    p = rng.random(50) ** 3
+    w = rng.choice([0.5, 1.5], 50)
+    w /= w.mean()
+    assert_allclose(bh_qvalues(p, w), np.minimum(stats.false_discovery_control(np.minimum(p / w, 1.0)), 1.0),
+                    rtol=1e-12)
+    # the continuous limit of the discrete procedure (where no w * t passes 1: beyond, a test's
+    # null probability stops at 1 and the discrete procedure is the less conservative)
+    grid = np.linspace(0, 1, 100_001)[1:]
+    on_grid = grid[rng.integers(0, 1000, 20)]
+    w20 = w[:20] / w[:20].mean()
+    assert_allclose(discrete_bh_qvalues(on_grid, [grid] * 20, w20), bh_qvalues(on_grid, w20), rtol=0, atol=20e-5)
+    with pytest.raises(ValueError, match="positive weight"):
+        bh_qvalues(p, np.zeros(50))
+    with pytest.raises(ValueError, match="positive weight"):
+        discrete_bh_qvalues(on_grid, [grid] * 20, w20[:3])
 
 
 def test_discrete_bh_rejects_supports_that_do_not_match():
@@ -379,6 +452,18 @@ def test_planted_clique_is_flagged_and_normal_circles_are_not(contagion_world):
     assert circles["contagion"].dtype == bool
 
 
+def _score_sf(score, n, rate, late_share, recent_weight=2):
+    """P(S >= score): n members churning at ``rate``, a late churn (``late_share`` of churns)
+    counting ``recent_weight``; the multinomial sum over (early, late) churner counts."""
+    total = 0.0
+    for i in range(n + 1):
+        for j in range(n + 1 - i):
+            if i + recent_weight * j >= score:
+                total += (math.factorial(n) / (math.factorial(i) * math.factorial(j) * math.factorial(n - i - j))
+                          * (rate * (1 - late_share)) ** i * (rate * late_share) ** j * (1 - rate) ** (n - i - j))
+    return total
+
+
 def test_expected_churn_and_p_values_are_the_members_baselines(contagion_world):
     subs, members, reentry = contagion_world
     circles, m = circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)
@@ -387,12 +472,23 @@ def test_expected_churn_and_p_values_are_the_members_baselines(contagion_world):
     tested = subs.active_at(day_number(START))
     left = tested & (subs.churn_day < day_number(AS_OF)) & ~np.isin(subs.key, reentry)
     rate = left.sum() / tested.sum()
+    late_share = np.mean(subs.churn_day[left & (subs.churn_day >= day_number(START))] >= day_number(_day(14)))
+    assert_allclose(churn_half_shares(subs, day_number(START), day_number(AS_OF), np.isin(subs.key, reentry)),
+                    [1 - late_share, late_share], rtol=1e-12)
     assert_allclose(m.loc[m["baseline"].notna(), "baseline"], rate, rtol=1e-12)
     assert_allclose(c["expected_churn"], c["tested"] * rate, rtol=1e-12)
-    for cid in ("vnet:clique", "vnet:match", "vnet:old", "vnet:n000", "vnet:n250", "vnet:n295"):
+    plain = _by_id(circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(recent_weight=1),
+                                    reentry_keys=reentry)[0])
+    for cid in ("vnet:clique", "vnet:match", "vnet:old", "vnet:flat", "vnet:n000", "vnet:n250", "vnet:n295"):
         n, k = c.loc[cid, "tested"], c.loc[cid, "churned_recent"]
-        assert c.loc[cid, "p_value"] == pytest.approx(stats.binom.sf(k - 1, n, rate), rel=1e-9)
-        assert c.loc[cid, "p_value"] == pytest.approx(poisson_binomial_sf(k, np.full(n, rate)), rel=1e-12)
+        # a plain count: the binomial tail
+        assert plain.loc[cid, "churn_score"] == k
+        assert plain.loc[cid, "p_value"] == pytest.approx(stats.binom.sf(k - 1, n, rate), rel=1e-9)
+        assert plain.loc[cid, "p_value"] == pytest.approx(poisson_binomial_sf(k, np.full(n, rate)), rel=1e-12)
+        # the default score: a churn in the second half counts twice
+        score = c.loc[cid, "churned_first_half"] + 2 * c.loc[cid, "churned_second_half"]
+        assert c.loc[cid, "churn_score"] == score
+        assert c.loc[cid, "p_value"] == pytest.approx(_score_sf(score, n, rate, late_share), rel=1e-9)
     # members: churned, the day, and a baseline for the tested only
     tiny = m[m["circle_id"] == "vnet:tiny"].sort_values("key")
     assert tiny["churned"].tolist() == [True, False]
@@ -418,14 +514,20 @@ def test_reentries_are_not_churn(contagion_world):
 
 def test_old_churn_is_not_flagged_however_significant(contagion_world):
     subs, members, reentry = contagion_world
-    cfg = ContagionConfig()
+    cfg = ContagionConfig(recent_weight=1)  # a plain count: four churners are four churners
     c = _by_id(circle_contagion(members, subs, day_number(AS_OF), cfg, reentry_keys=reentry)[0])
     old = c.loc["vnet:old"]
     assert old["q_value"] <= cfg.fdr and old["churned_recent"] == 4
     assert (old["churned_first_half"], old["churned_second_half"], old["churned_last_days"]) == (4, 0, 0)
     assert not old["contagion"]
+    # the default score weighs recent churn: the same four churners are weaker evidence a month
+    # ago than in the last two weeks, and half-and-half lies between
+    d = _by_id(circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)[0])
+    assert d.loc["vnet:clique", "p_value"] == d.loc["vnet:rising", "p_value"]
+    assert d.loc["vnet:rising", "p_value"] < d.loc["vnet:flat", "p_value"] < d.loc["vnet:old", "p_value"]
+    assert d.loc["vnet:old", "q_value"] > d.loc["vnet:old", "p_value"] and not d.loc["vnet:old", "contagion"]
     # with a one-week "recent", rising churn still counts and flat churn does not
-    week = ContagionConfig(recent_days=7)
+    week = ContagionConfig(recent_days=7, recent_weight=1)
     c = _by_id(circle_contagion(members, subs, day_number(AS_OF), week, reentry_keys=reentry)[0])
     assert c.loc["vnet:rising", "churned_last_days"] == 0 and c.loc["vnet:rising", "contagion"]
     assert c.loc["vnet:flat", "q_value"] <= week.fdr and not c.loc["vnet:flat", "contagion"]
@@ -460,6 +562,37 @@ def test_q_values_are_bh_over_the_tested_circles(contagion_world):
     assert_allclose(bh["q_value"], bh["q_bh"], rtol=0)
     assert_allclose(bh["q_bh"], circles["q_bh"], rtol=0)
     assert bh.set_index("circle_id").loc["vnet:clique", "contagion"]
+
+
+def test_layer_weights_favour_family_and_work_circles_over_friends(contagion_world):
+    """The same members and churn as the planted ``rising`` circle, once as a friends' circle
+    (``soc-``), once as a work circle (``wrk-``): same p-value, the friends' circle needs more."""
+    subs, members, reentry = contagion_world
+    rising = members[members["circle_id"] == "vnet:rising"]
+    copies = [rising.assign(circle_id=cid, kind="social", source="inferred") for cid in ("soc-r", "wrk-r")]
+    both = pd.concat([members] + copies, ignore_index=True)
+    cfg = ContagionConfig()
+    c = _by_id(circle_contagion(both, subs, day_number(AS_OF), cfg, reentry_keys=reentry)[0])
+    tested = c["p_value"].notna()
+    assert c.loc[tested, "test_weight"].mean() == pytest.approx(1.0)
+    assert c.loc["soc-r", "test_weight"] == pytest.approx(cfg.layer_weight_social * c.loc["wrk-r", "test_weight"])
+    assert c.loc["wrk-r", "test_weight"] == c.loc["vnet:rising", "test_weight"] > 1
+    assert c.loc["soc-r", "p_value"] == c.loc["wrk-r", "p_value"] == c.loc["vnet:rising", "p_value"]
+    assert c.loc["soc-r", "q_value"] >= c.loc["wrk-r", "q_value"]
+    assert c.loc["soc-r", "q_bh"] > c.loc["wrk-r", "q_bh"]
+    # the q-values are the weighted procedure's, by the literal formula (plain BH on p / w)
+    ok = tested.to_numpy()
+    assert_allclose(c["q_bh"].to_numpy()[ok],
+                    stats.false_discovery_control(np.minimum(c["p_value"] / c["test_weight"], 1)[ok]), rtol=1e-12)
+    # equal weights for every layer: the unweighted procedure
+    flat = ContagionConfig(layer_weight_social=1.0)
+    f = _by_id(circle_contagion(both, subs, day_number(AS_OF), flat, reentry_keys=reentry)[0])
+    assert (f["test_weight"] == 1.0).all() and f.loc["soc-r", "q_value"] == f.loc["wrk-r", "q_value"]
+    assert_allclose(layer_test_weights(np.array(["social", "vnet"]), np.array([True, True]), cfg), [0.4, 1.6])
+    with pytest.raises(ValueError, match="layer_weight_social"):
+        ContagionConfig(layer_weight_social=0)
+    with pytest.raises(ValueError, match="recent_weight"):
+        ContagionConfig(recent_weight=0)
 
 
 def test_hand_built_members_with_an_off_net_number_and_ports():
