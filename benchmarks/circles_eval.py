@@ -17,6 +17,10 @@ Definitions (the same as the closing notes of the issues quote):
 * **campaign precision**: flagged circles that hit a campaigned circle; *social precision*
   also counts a hit on a household/workplace where 2+ members left by simulated social
   contagion (a real cluster, just not a planted one);
+* **dependent-churn precision**: flagged circles with at least one churned member whose
+  truth cause is a campaign or social contagion, i.e. the circle's churn is not all the
+  independent baseline churn the test's null describes (the statistical false-discovery
+  view; campaign precision also counts real contagion as a miss);
 * **targets**: churn after as-of (within the simulated future) of the numbers in
   ``targets.csv`` against the churn of every subscriber active at as-of;
 * **re-entries / ports**: detected (old, new, kind) triples against the truth changes whose old
@@ -92,6 +96,10 @@ def evaluate(world: Path, run: Path) -> dict:
         social_units |= set(n[n >= 2].index)
     good_social = set(hits.loc[hits["unit"].isin(camp_units | social_units), "circle_id"])
     out["social_precision"] = len(good_social) / len(size) if len(size) else float("nan")
+    caused = churn.loc[churn["cause"].isin(["campaign", "contagion"]), "msisdn"].astype(str)
+    churned_rows = flagged[flagged["churned"].astype(bool)] if "churned" in flagged else flagged.iloc[:0]
+    dependent = set(churned_rows.loc[churned_rows["msisdn"].astype(str).isin(set(caused)), "circle_id"])
+    out["dependent_churn_precision"] = len(dependent) / len(size) if len(size) else float("nan")
 
     # -- targets --------------------------------------------------------------------------
     targets = pd.read_csv(run / "targets.csv", dtype={"msisdn": str})

@@ -46,7 +46,8 @@ from socialgraph.subscribers import Subscribers, day_number, subscribers_from_ar
 
 _MEMBER_COLS = ["circle_id", "kind", "source", "key", "node", "on_net", "active", "strength",
                 "strongest_tie", "influence", "role"]
-_SHOW = ["flagged", "recall_cluster_before_as_of", "campaign_precision", "social_precision", "targets_lift",
+_SHOW = ["flagged", "recall_cluster_before_as_of", "campaign_precision", "social_precision",
+         "dependent_churn_precision", "targets_lift",
          "recall_if_2_left_before_as_of", "recall_if_3_left_before_as_of", "recall_if_4+_left_before_as_of"]
 
 
@@ -92,8 +93,8 @@ def score(world: Path, run: Path, inputs: dict, circles: pd.DataFrame, members: 
         out = Path(tmp)
         (out / "manifest.json").write_text(json.dumps(inputs["manifest"]))
         circles.to_parquet(out / "circles.parquet")
-        pd.DataFrame({"circle_id": members["circle_id"].to_numpy(), "msisdn": _msisdn(members["key"])}
-                     ).to_parquet(out / "circle_members.parquet")
+        pd.DataFrame({"circle_id": members["circle_id"].to_numpy(), "msisdn": _msisdn(members["key"]),
+                      "churned": members["churned"].to_numpy()}).to_parquet(out / "circle_members.parquet")
         (out / "number_changes.parquet").symlink_to((run / "number_changes.parquet").resolve())
         t = build_targets(circles, members, inputs["scored"], inputs["subs"], inputs["changes"], inputs["cfg"].offers)
         t.assign(msisdn=_msisdn(t["key"])).to_csv(out / "targets.csv", index=False)
