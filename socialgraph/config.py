@@ -374,6 +374,11 @@ class ContagionConfig:
     together or a competitor poaching a work group (family circles, V-nets, work circles);
     friends' circles (``social``) are the loosest and get a quarter of the weight: they need
     four times the evidence, and the others get a bit more of the error budget.
+
+    On the synthetic operator (500k / 1M subscribers, ``benchmarks/circles_eval.py``) the
+    defaults find 61.5 % / 63.7 % of the planted competitor campaigns, with 77.6 % / 71.7 % of
+    the flagged circles on one; a plain count with equal layer weights found 54.6 % / 59.2 %
+    at 72.5 % / 70.1 %. Under shuffled churn (no contagion) nothing is flagged.
     """
 
     window_days: int = 28

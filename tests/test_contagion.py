@@ -595,6 +595,36 @@ def test_layer_weights_favour_family_and_work_circles_over_friends(contagion_wor
         ContagionConfig(recent_weight=0)
 
 
+def test_a_seasonal_rise_in_churn_does_not_look_like_contagion():
+    """No contagion, but 80 % of the window's churn falls in its second half (a season). The
+    score's null takes the halves from the window's churners, so late churn is expected and
+    p-values stay calibrated; a null that assumed churn even over the window would put 1.9 %
+    of these circles at p <= 0.01 (measured when the test was written)."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for c in range(3000):
+        for _ in range(5):
+            r = {"activation": dt.date(2024, 1, 1), "vnet": f"c{c:04d}", "plan": "P"}
+            if rng.random() < 0.06:
+                late = rng.random() < 0.8
+                r["churn"] = _day(int(rng.integers(14, 28)) if late else int(rng.integers(0, 14)))
+            rows.append(r)
+    subs = _subscriber_table(rows)
+    empty = np.array([], np.int64)
+    graph = build_call_graph(empty, empty, np.array([]), on_net_keys=subs.key, extra_keys=subs.key,
+                             events_ab=empty, events_ba=empty,
+                             tie_arrays={"active_days": empty, "evening_weekend_share": np.array([])})
+    members, _ = circle_members(graph, subs, day_number(AS_OF))
+    shares = churn_half_shares(subs, day_number(START), day_number(AS_OF))
+    assert shares[1] == pytest.approx(0.8, abs=0.03)
+    circles, _ = circle_contagion(members, subs, day_number(AS_OF))
+    p = circles["p_value"].dropna()
+    assert len(p) == 3000
+    for alpha in (0.001, 0.01, 0.05):
+        assert (p <= alpha).mean() <= alpha
+    assert not circles["contagion"].any()
+
+
 def test_hand_built_members_with_an_off_net_number_and_ports():
     rows = [{"activation": dt.date(2024, 1, 1), "churn": _day(d) if d is not None else None}
             for d in (20, 25, None, None)]
