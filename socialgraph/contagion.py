@@ -395,7 +395,8 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     Circles columns: ``circle_id, kind, source, size, on_net_members, active_members, tested,
     churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
     churned_second_half, churned_last_days, reentries, ported, competitor_members,
-    window_days, q_bh, q_discrete, churned_previous_run, churn_score, test_weight``. Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window),
+    window_days, q_bh, q_discrete, churned_previous_run, churn_score, test_weight, layer``
+    (``family``, ``vnet``, ``work`` or ``social``: :func:`socialgraph.circles.circle_layer`). Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window),
     ``baseline`` (NaN if not tested).
     """
     start = as_of_day - cfg.window_days
@@ -471,8 +472,8 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     circles["expected_churn"] = np.bincount(codes[sel], weights=probs, minlength=len(circles))
     circles["p_value"] = p
     # weights fixed by each circle's layer before any churn is looked at
-    w = layer_test_weights(circle_layer(circles["circle_id"].to_numpy(), circles["kind"].to_numpy()),
-                           ~np.isnan(p), cfg)
+    circles["layer"] = circle_layer(circles["circle_id"].to_numpy(), circles["kind"].to_numpy())
+    w = layer_test_weights(circles["layer"].to_numpy(), ~np.isnan(p), cfg)
     circles["test_weight"] = w
     circles["q_bh"] = bh_qvalues(p, w)
     circles["q_discrete"] = discrete_bh_qvalues(p, (tails, tail_ptr), w)
@@ -493,5 +494,5 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     order = ["circle_id", "kind", "source", "size", "on_net_members", "active_members", "tested",
              "churned_recent", "expected_churn", "p_value", "q_value", "contagion", "churned_first_half",
              "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members", "window_days",
-             "q_bh", "q_discrete", "churned_previous_run", "churn_score", "test_weight"]
+             "q_bh", "q_discrete", "churned_previous_run", "churn_score", "test_weight", "layer"]
     return circles[order], m

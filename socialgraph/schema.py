@@ -223,6 +223,7 @@ CIRCLES = pa.schema([
     ("churned_previous_run", pa.float64()),
     ("churn_score", pa.int64()),
     ("test_weight", pa.float64()),
+    ("layer", pa.string()),
     ("anchor", pa.string()),  # masked number of the anchor, for people reading the table
 ])
 

@@ -381,6 +381,15 @@ def _day(offset):
     return START + dt.timedelta(days=offset)
 
 
+def _declared_members(subs):
+    """The circle members of a call graph without ties: only the declared circles."""
+    empty = np.array([], np.int64)
+    graph = build_call_graph(empty, empty, np.array([]), on_net_keys=subs.key, extra_keys=subs.key,
+                             events_ab=empty, events_ba=empty,
+                             tie_arrays={"active_days": empty, "evening_weekend_share": np.array([])})
+    return circle_members(graph, subs, day_number(AS_OF))[0]
+
+
 def _contagion_world():
     """Declared V-nets (one stratum, so every tested member's baseline is the overall rate).
 
@@ -416,11 +425,7 @@ def _contagion_world():
     circle("tiny", 1, [24])
     rows.append({"activation": _day(3), "vnet": "tiny", "plan": "P"})  # not a member at the start
     subs = _subscriber_table(rows)
-    empty = np.array([], np.int64)
-    graph = build_call_graph(empty, empty, np.array([]), on_net_keys=subs.key, extra_keys=subs.key,
-                             events_ab=empty, events_ba=empty,
-                             tie_arrays={"active_days": empty, "evening_weekend_share": np.array([])})
-    members, _ = circle_members(graph, subs, day_number(AS_OF))
+    members = _declared_members(subs)
     return subs, members, subs.key[reentry]
 
 
@@ -578,6 +583,7 @@ def test_layer_weights_favour_family_and_work_circles_over_friends(contagion_wor
     assert c.loc["soc-r", "test_weight"] == pytest.approx(cfg.layer_weight_social * c.loc["wrk-r", "test_weight"])
     assert c.loc["wrk-r", "test_weight"] == c.loc["vnet:rising", "test_weight"] > 1
     assert c.loc["soc-r", "p_value"] == c.loc["wrk-r", "p_value"] == c.loc["vnet:rising", "p_value"]
+    assert (c.loc["soc-r", "layer"], c.loc["wrk-r", "layer"], c.loc["vnet:rising", "layer"]) == ("social", "work", "vnet")
     assert c.loc["soc-r", "q_value"] >= c.loc["wrk-r", "q_value"]
     assert c.loc["soc-r", "q_bh"] > c.loc["wrk-r", "q_bh"]
     # the q-values are the weighted procedure's, by the literal formula (plain BH on p / w)
@@ -610,11 +616,7 @@ def test_a_seasonal_rise_in_churn_does_not_look_like_contagion():
                 r["churn"] = _day(int(rng.integers(14, 28)) if late else int(rng.integers(0, 14)))
             rows.append(r)
     subs = _subscriber_table(rows)
-    empty = np.array([], np.int64)
-    graph = build_call_graph(empty, empty, np.array([]), on_net_keys=subs.key, extra_keys=subs.key,
-                             events_ab=empty, events_ba=empty,
-                             tie_arrays={"active_days": empty, "evening_weekend_share": np.array([])})
-    members, _ = circle_members(graph, subs, day_number(AS_OF))
+    members = _declared_members(subs)
     shares = churn_half_shares(subs, day_number(START), day_number(AS_OF))
     assert shares[1] == pytest.approx(0.8, abs=0.03)
     circles, _ = circle_contagion(members, subs, day_number(AS_OF))
