@@ -21,8 +21,8 @@ from .kernels.circles import _score_tails
 from .subscribers import Subscribers
 
 __all__ = ["bh_qvalues", "discrete_bh_qvalues", "poisson_binomial_sf", "churn_excess_pvalue",
-           "excess_tails", "score_tails", "churn_half_shares", "layer_test_weights", "baseline_strata", "baseline_churn_probability", "circle_contagion",
-           "TENURE_BANDS"]
+           "excess_tails", "score_tails", "churn_half_shares", "layer_test_weights", "baseline_strata",
+           "baseline_churn_probability", "circle_contagion", "TENURE_BANDS"]
 
 #: tenure bands (days) of the baseline strata: operators see new subscribers at 3-9 months churn most
 TENURE_BANDS = (90, 270, 730)
@@ -344,9 +344,10 @@ def churn_half_shares(subs: Subscribers, start_day: int, end_day: int,
     An operator-wide rise (a season, a price change, re-entries not yet detectable near the
     as-of date) is in these shares, so it does not make every circle look rising.
     """
-    active = subs.active_at(start_day)
-    day = subs.churn_day[active & (subs.churn_day >= start_day) & (subs.churn_day < end_day)
-                         & (np.ones(len(subs), bool) if not_churn is None else ~np.asarray(not_churn, bool))]
+    churned = subs.active_at(start_day) & (subs.churn_day < end_day)
+    if not_churn is not None:
+        churned &= ~np.asarray(not_churn, bool)
+    day = subs.churn_day[churned]
     if day.size == 0:
         return np.array([0.5, 0.5])
     late = float(np.mean(day >= start_day + (end_day - start_day) / 2))
@@ -396,8 +397,9 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
     churned_second_half, churned_last_days, reentries, ported, competitor_members,
     window_days, q_bh, q_discrete, churned_previous_run, churn_score, test_weight, layer``
-    (``family``, ``vnet``, ``work`` or ``social``: :func:`socialgraph.circles.circle_layer`). Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window),
-    ``baseline`` (NaN if not tested).
+    (``family``, ``vnet``, ``work`` or ``social``: :func:`socialgraph.circles.circle_layer`).
+    Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window), ``baseline``
+    (NaN if not tested).
     """
     start = as_of_day - cfg.window_days
     key = members["key"].to_numpy()
@@ -450,9 +452,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     })
 
     # the churn score: a churn in the second half of the window counts ``recent_weight`` times
-    late = churned & (churn_day >= mid)
-    score = np.where(churned, np.where(late, cfg.recent_weight, 1), 0).astype(np.int64)
-    circles["churn_score"] = np.bincount(codes, weights=score, minlength=n_c).astype(np.int64)
+    circles["churn_score"] = circles["churned_first_half"] + cfg.recent_weight * circles["churned_second_half"]
     if cfg.recent_weight == 1:
         weights, shares = (1,), (1.0,)
     else:
@@ -488,8 +488,8 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     circles["contagion"] = ((circles["q_value"] <= cfg.fdr) & (circles["churned_recent"] >= cfg.min_churned)
                             & recent_or_rising).fillna(False).astype(bool)
     circles["window_days"] = cfg.window_days
-    int_cols = ["size", "on_net_members", "active_members", "tested", "churned_recent", "churn_score", "churned_first_half",
-                "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members"]
+    int_cols = ["size", "on_net_members", "active_members", "tested", "churned_recent", "churn_score",
+                "churned_first_half", "churned_second_half", "churned_last_days", "reentries", "ported", "competitor_members"]
     circles[int_cols] = circles[int_cols].astype(np.int64)
     order = ["circle_id", "kind", "source", "size", "on_net_members", "active_members", "tested",
              "churned_recent", "expected_churn", "p_value", "q_value", "contagion", "churned_first_half",

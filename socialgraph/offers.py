@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from .arrays import isin, unique
-from .circles import LAYER_PREFIX
+from .circles import circle_layer
 from .config import OffersConfig
 from .subscribers import Subscribers
 
@@ -87,7 +87,6 @@ _CHANGE_COLUMNS = ("old_key", "new_key", "kind")
 _LABEL = {("family", "declared"): "Family plan", ("family", "inferred"): "Household",
           ("social", "work"): "Work circle", "family": "Family circle", "vnet": "V-net work group",
           "social": "Social circle"}
-_WORK_PREFIX = f"{LAYER_PREFIX['work']}-"
 
 
 def _check_columns(frame: pd.DataFrame, name: str, required) -> None:
@@ -160,7 +159,8 @@ def circle_reason(kind: str, source: str | None, size: int, churned: int, expect
     bring_back : int
         Bring-back rows the circle has on the list.
     layer : str, optional
-        ``work`` for a social circle found among working-hours ties (colleagues).
+        The circle's layer (:func:`socialgraph.circles.circle_layer`); ``work`` names a social
+        circle found among working-hours ties (colleagues) a work circle.
 
     Returns
     -------
@@ -372,10 +372,10 @@ def _reasons(flagged: pd.DataFrame, bring_back: pd.Series) -> pd.Series:
     competitor = (flagged["competitor_members"].fillna(0) if "competitor_members" in flagged.columns
                   else pd.Series(0, index=flagged.index))
     text = [
-        circle_reason(k, s, int(n), int(c), float(e), int(w), int(m), int(bring_back.get(cid, 0)),
-                      layer="work" if k == "social" and str(cid).startswith(_WORK_PREFIX) else None)
-        for cid, k, s, n, c, e, w, m in zip(
+        circle_reason(k, s, int(n), int(c), float(e), int(w), int(m), int(bring_back.get(cid, 0)), layer=lay)
+        for cid, k, s, n, c, e, w, m, lay in zip(
             flagged["circle_id"], flagged["kind"], source, flagged["size"],
-            flagged["churned_recent"], flagged["expected_churn"], flagged["window_days"], competitor)
+            flagged["churned_recent"], flagged["expected_churn"], flagged["window_days"], competitor,
+            circle_layer(flagged["circle_id"].to_numpy(), flagged["kind"].to_numpy()))
     ]
     return pd.Series(text, index=flagged["circle_id"].to_numpy(), dtype=object)
