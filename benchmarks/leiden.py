@@ -43,10 +43,8 @@ def main() -> None:
     graph = load_graph(a.data, ("active_days", "evening_weekend_share"))
     print(f"graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} ties (loaded in {time.perf_counter() - t0:.1f} s)")
     # the layers the circles stage runs on (family, work, social), then the whole graph
-    cases = [(f"{layer} layer", layer_graph(graph, keep),
-              cfg.family_objective if kind == "family" else cfg.social_objective,
-              cfg.family_resolution if kind == "family" else cfg.social_resolution, keep)
-             for layer, kind, _, keep in social_layers(graph, cfg)]
+    cases = [(f"{layer} layer", layer_graph(graph, keep), *cfg.leiden_params(layer)[:2], keep)
+             for layer, _, _, keep in social_layers(graph, cfg)]
     cases.append(("whole graph", graph, "modularity", 1.0, None))
     rows = []
     for name, g, objective, resolution, keep in cases:

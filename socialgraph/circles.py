@@ -427,9 +427,7 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
 
     info, plans = {}, []
     for layer, kind, prefix, keep in social_layers(graph, cfg):
-        objective, resolution, lo, hi = (
-            (cfg.family_objective, cfg.family_resolution, cfg.family_min_size, cfg.family_max_size) if kind == "family"
-            else (cfg.social_objective, cfg.social_resolution, cfg.social_min_size, cfg.social_max_size))
+        objective, resolution, lo, hi = cfg.leiden_params(layer)
         initial = None
         if previous is not None:  # the previous run's circles of this layer (ids keep their layer's prefix)
             prev = previous[(previous["source"] == "inferred") & (previous["kind"] == kind)

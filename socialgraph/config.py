@@ -345,6 +345,17 @@ class CirclesConfig:
         _check_range("circles", "declared_jaccard", self.declared_jaccard, 0.0, 1.0)
         _check_range("circles", "match_jaccard", self.match_jaccard, 1e-9, 1.0)
 
+    def leiden_params(self, layer: str) -> tuple[str, float, int, int]:
+        """``(objective, resolution, min size, max size)`` of a layer's communities: the
+        ``family_*`` settings for the family layer, the ``social_*`` ones for the others.
+
+        The work layer shares the friends' resolution: 0.03 for colleagues alone found 1.5
+        points more campaigns at 1.3 points less precision on the 500k operator, the same
+        trade as a higher ``contagion.fdr``, and 0.01 lost on both."""
+        if layer == "family":
+            return self.family_objective, self.family_resolution, self.family_min_size, self.family_max_size
+        return self.social_objective, self.social_resolution, self.social_min_size, self.social_max_size
+
 
 @dataclass(frozen=True, kw_only=True)
 class ContagionConfig:

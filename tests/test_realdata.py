@@ -312,8 +312,9 @@ def test_social_communities_recover_departments_of_a_real_email_network():
     people = np.arange(int(department.index.max()) + 1)
     graph = build_call_graph(a + 1, b + 1, pair_counts.to_numpy(), on_net_keys=people + 1, extra_keys=people + 1)
     cfg = CirclesConfig()
-    membership, _ = leiden_communities(graph, resolution=cfg.social_resolution, seed=cfg.seed,
-                                       n_iterations=cfg.leiden_iterations, objective=cfg.social_objective)
+    objective, resolution, _, _ = cfg.leiden_params("work")  # an institution's e-mail: colleagues
+    membership, _ = leiden_communities(graph, resolution=resolution, seed=cfg.seed,
+                                       n_iterations=cfg.leiden_iterations, objective=objective)
     truth = department.reindex(graph.keys - 1).to_numpy()
     nmi = ig.compare_communities(truth.tolist(), membership.tolist(), method="nmi")
     sizes = np.bincount(membership)
