@@ -3,6 +3,7 @@
     python benchmarks/contagion_replay.py --world benchmarks/data/synth-500000-12w --run OUT
     python benchmarks/contagion_replay.py --world ... --run OUT --set fdr=0.2 --set window_days=21
     python benchmarks/contagion_replay.py --world ... --run OUT --permutations 6
+    python benchmarks/contagion_replay.py --world ... --run OUT --truth-circles
 
 A change to the contagion code changes every stage's fingerprint (the code is hashed), so
 ``socialgraph run --resume`` recomputes the whole job; this replays just
@@ -17,6 +18,11 @@ band x plan x ARPU quartile x contact-count quartile), which keeps every stratum
 and removes any tie between churn and circles; every circle flagged then is a false discovery,
 so under this global null the share of permutations with any flag estimates the family-wise
 error, which BH bounds by ``fdr``.
+
+``--truth-circles`` tests the world's true households and workplaces (from ``truth/``) instead
+of the run's circles, with the same null, weights and q-values: the recall and precision the
+test would reach if circle inference from calls were perfect. The gap to the run's own figures
+is what circle recovery costs, not the test.
 """
 
 from __future__ import annotations
@@ -101,6 +107,24 @@ def score(world: Path, run: Path, inputs: dict, circles: pd.DataFrame, members: 
         return evaluate(world, out)
 
 
+def truth_members(world: Path, inputs: dict) -> pd.DataFrame:
+    """The world's true households (2+ on-net members) and workplaces (3+) as circles, in the
+    members table's shape: what the test would find if circle inference were perfect."""
+    memb = pq.read_table(world / "truth" / "membership.parquet",
+                         columns=["msisdn", "on_net", "household_id", "workplace_id"]).to_pandas()
+    memb = memb[memb["on_net"].astype(bool)]
+    keys = number_keys(memb["msisdn"].astype(str).to_numpy(object), inputs["cfg"].numbers)
+    parts = []
+    for col, prefix, kind, least in (("household_id", "fam", "family", 2), ("workplace_id", "wrk", "social", 3)):
+        d = pd.DataFrame({"unit": memb[col].to_numpy(), "key": keys}).dropna(subset=["unit"]).drop_duplicates()
+        d = d[d.groupby("unit")["key"].transform("size") >= least]
+        parts.append(d.assign(circle_id=prefix + "-" + d["unit"].astype(str), kind=kind))
+    m = pd.concat(parts, ignore_index=True).sort_values(["circle_id", "key"], ignore_index=True)
+    # ``node`` (the graph row) is not read by the test or the offers
+    return m.assign(source="inferred", node=-1, on_net=True, active=True, strength=1.0, strongest_tie=1.0, influence=0.0,
+                    role=np.where(m.groupby("circle_id").cumcount() == 0, "anchor", "member"))[_MEMBER_COLS]
+
+
 def permuted_null(inputs: dict, cfg, n: int) -> list[tuple[int, int]]:
     """(circles with q <= fdr, circles flagged) under each of ``n`` within-stratum permutations."""
     subs, start = inputs["subs"], inputs["as_of_day"] - cfg.window_days
@@ -137,8 +161,13 @@ def main() -> None:
     ap.add_argument("--run", required=True, type=Path, help="a finished run of the world (with .checkpoints)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="contagion config override")
     ap.add_argument("--permutations", type=int, default=0, help="null check: permutations of churn labels")
+    ap.add_argument("--truth-circles", action="store_true",
+                    help="test the world's true households and workplaces instead of the run's circles "
+                         "(the bound that perfect circle inference would reach)")
     a = ap.parse_args()
     inputs = load(a.world, a.run)
+    if a.truth_circles:
+        inputs["members"] = truth_members(a.world, inputs)
     cfg = replace(inputs["cfg"].contagion, **{k: _value(v) for k, v in (s.split("=", 1) for s in a.set)})
     circles, members = contagion(inputs, cfg)
     res = score(a.world, a.run, inputs, circles, members)
