@@ -351,7 +351,12 @@ class CirclesConfig:
 
         The work layer shares the friends' resolution: 0.03 for colleagues alone found 1.5
         points more campaigns at 1.3 points less precision on the 500k operator, the same
-        trade as a higher ``contagion.fdr``, and 0.01 lost on both."""
+        trade as a higher ``contagion.fdr``, and 0.01 lost on both.
+
+        >>> cfg = CirclesConfig(family_resolution=0.5, social_resolution=0.2)
+        >>> cfg.leiden_params("family"), cfg.leiden_params("work")
+        (('CPM', 0.5, 2, 6), ('CPM', 0.2, 3, 300))
+        """
         if layer == "family":
             return self.family_objective, self.family_resolution, self.family_min_size, self.family_max_size
         return self.social_objective, self.social_resolution, self.social_min_size, self.social_max_size
