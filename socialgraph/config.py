@@ -416,12 +416,12 @@ class ContagionConfig:
         _check_range("contagion", "recent_weight", self.recent_weight, 1, 10, integer=True)
         for layer in ("family", "vnet", "work", "social"):
             _check_range("contagion", f"layer_weight_{layer}", getattr(self, f"layer_weight_{layer}"), 0.01, 100.0)
+        if self.method not in ("discrete_bh", "bh"):
+            raise ValueError(f"contagion.method must be 'discrete_bh' or 'bh', got {self.method!r}")
 
     def layer_weights(self) -> dict[str, float]:
         """The prior weight of each circle layer in the weighted multiple-testing procedure."""
         return {layer: float(getattr(self, f"layer_weight_{layer}")) for layer in ("family", "vnet", "work", "social")}
-        if self.method not in ("discrete_bh", "bh"):
-            raise ValueError(f"contagion.method must be 'discrete_bh' or 'bh', got {self.method!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

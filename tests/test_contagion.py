@@ -599,6 +599,8 @@ def test_layer_weights_favour_family_and_work_circles_over_friends(contagion_wor
         ContagionConfig(layer_weight_social=0)
     with pytest.raises(ValueError, match="recent_weight"):
         ContagionConfig(recent_weight=0)
+    with pytest.raises(ValueError, match="contagion.method"):
+        ContagionConfig(method="holm")
 
 
 def test_a_seasonal_rise_in_churn_does_not_look_like_contagion():
