@@ -1,10 +1,11 @@
-"""The graph stage, circles and the whole job on real data (Copenhagen Networks Study calls and SMS; the
-email-Eu-core network with departments; see ``tests/realdata.py``).
+"""The graph stage, circles and the whole job on real data (Copenhagen Networks Study calls
+and SMS; the email-Eu-core network with departments; see ``tests/realdata.py``).
 
 Synthetic worlds cannot check that tie strength means anything; real calls and SMS with an
 outside record of who is close (Facebook friendships) can. The first tests check the plumbing
 on real data (row accounting, the slow reference, partitioning); the others check that the
-ties behave like known social ties do.
+ties behave like known social ties do; the last ones run ``socialgraph run`` itself on the
+calls and SMS written as an operator export.
 """
 
 from __future__ import annotations
