@@ -369,13 +369,15 @@ def whole_job(cdr, ties, tmp_path_factory):
     churn = {n: pd.Timestamp(AS_OF) - pd.Timedelta(days=int(d)) for n, d in zip(planted, rng.integers(2, 10, 3))}
     churn |= {n: start + pd.Timedelta(days=int(d)) for n, d in zip(others, rng.integers(1, LOOKBACK_DAYS, 20))}
     c = cdr.to_pandas()
-    gone = np.minimum(c["caller"].map(churn).fillna(pd.Timestamp("2100-01-01")), c["callee"].map(churn).fillna(pd.Timestamp("2100-01-01")))
+    never = pd.Timestamp("2100-01-01")
+    gone = np.minimum(c["caller"].map(churn).fillna(never), c["callee"].map(churn).fillna(never))
     c = c[c["start_time"] < gone].rename(columns=EXPORT_COLUMNS)
     root = tmp_path_factory.mktemp("cns-job")
     pq.write_table(pa.Table.from_pandas(c, preserve_index=False), root / "export.parquet")
     subs = pd.DataFrame({
         "msisdn": numbers,
-        "activation_date": [dt.date(2012, 8, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 380, len(numbers))],
+        "activation_date": [dt.date(2012, 8, 1) + dt.timedelta(days=int(d))
+                            for d in rng.integers(0, 380, len(numbers))],
         "churn_date": [churn[n].date() if n in churn else None for n in numbers],
         "arpu": rng.gamma(4.0, 6.0, len(numbers)).round(2),
         "dnd": [n == planted[0] for n in numbers],  # one leaver's circle-mate opted out: never listed
@@ -420,8 +422,8 @@ def test_whole_job_flags_a_real_circle_that_left_together(whole_job):
     flagged = set(circles.loc[circles["contagion"], "circle_id"])
     holding = members[members["msisdn"].isin(planted[1:]) & members["churned"]].groupby("circle_id").size()
     hit = circles[circles["circle_id"].isin(set(holding[holding == 2].index))]
-    print(f"\nplanted leavers' circles: {hit[['circle_id', 'size', 'tested', 'expected_churn', 'p_value', 'q_value', 'contagion']].to_dict('records')}; "
-          f"{len(flagged)} flagged of {len(circles)}")
+    shown = hit[["circle_id", "size", "tested", "expected_churn", "p_value", "q_value", "contagion"]]
+    print(f"\nplanted leavers' circles: {shown.to_dict('records')}; {len(flagged)} flagged of {len(circles)}")
     # Measured: the planted circle (3 tested, 0.16 expected) at p 0.0017, q 0.13; the only one
     # of 171 circles flagged. Three random participants as the planted group: nothing holds two.
     assert set(hit["circle_id"]) & flagged, circles.sort_values("p_value").head()
