@@ -13,7 +13,9 @@ Definitions (the same as the closing notes of the issues quote):
   used, on- or off-net);
 * **campaign recall**: campaigned circles hit by a flagged circle, among those with a visible
   cluster before as-of (``cluster_before_as_of``: 2+ members left before as-of); also given for
-  every campaign with at least one member gone before as-of (``active_before_as_of``);
+  every campaign with at least one member gone before as-of (``active_before_as_of``), and
+  by kind of unit (``recall_family`` / ``recall_vnet``: units with a declared circle;
+  ``recall_household`` / ``recall_workplace``: without);
 * **campaign precision**: flagged circles that hit a campaigned circle; *social precision*
   also counts a hit on a household/workplace where 2+ members left by simulated social
   contagion (a real cluster, just not a planted one);
@@ -79,6 +81,12 @@ def evaluate(world: Path, run: Path) -> dict:
         sel = camps[camps[name]]
         out[f"campaigns_{name}"] = len(sel)
         out[f"recall_{name}"] = float(sel["unit"].isin(hit_units).mean()) if len(sel) else float("nan")
+    # by kind of unit: a family plan or V-net is also a declared circle; households and
+    # workplaces without one must be found from the calls alone
+    sel = camps[camps["cluster_before_as_of"]]
+    for kind in ("family", "vnet", "household", "workplace"):
+        k = sel[sel["circle_kind"] == kind]
+        out[f"recall_{kind}"] = f"{k['unit'].isin(hit_units).mean():.3f} of {len(k)}" if len(k) else "-"
     for lo, hi in ((2, 2), (3, 3), (4, 10**9)):
         sel = camps[camps["active_before_as_of"] & camps["churned_before_as_of"].between(lo, hi)]
         label = f"{lo}+" if hi > 10**6 else str(lo)

@@ -54,7 +54,8 @@ _MEMBER_COLS = ["circle_id", "kind", "source", "key", "node", "on_net", "active"
                 "strongest_tie", "influence", "role"]
 _SHOW = ["flagged", "recall_cluster_before_as_of", "campaign_precision", "social_precision",
          "dependent_churn_precision", "targets_lift",
-         "recall_if_2_left_before_as_of", "recall_if_3_left_before_as_of", "recall_if_4+_left_before_as_of"]
+         "recall_if_2_left_before_as_of", "recall_if_3_left_before_as_of", "recall_if_4+_left_before_as_of",
+         "recall_family", "recall_vnet", "recall_household", "recall_workplace"]
 
 
 def _msisdn(keys: np.ndarray) -> np.ndarray:
