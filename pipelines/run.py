@@ -45,7 +45,7 @@ from socialgraph.schema import (
     NUMBER_CHANGES,
     SUBSCRIBERS_SCORED,
 )
-from socialgraph.subscribers import day_number, subscriber_quality, subscribers_from_arrow
+from socialgraph.subscribers import active_after_churn, day_number, subscriber_quality, subscribers_from_arrow
 from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
@@ -296,6 +296,11 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         )
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges
+        after_churn = active_after_churn(subscribers, graph.keys, graph.node_max("last_day"), day_number(as_of))
+        if after_churn:
+            log.warning("%d churned subscriber(s) still have CDRs more than a day after their churn date "
+                        "(recycled numbers or stale churn dates?): quality.json subscribers.active_after_churn",
+                        after_churn)
 
     as_of_day = day_number(as_of)
     client_side: dict = {}
@@ -384,6 +389,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         replace_dir(etmp, out / catalog.EDGES)
         quality["window"] = manifest["window"]
         quality["subscribers"] = subscriber_quality(subscribers, as_of_day, day_number(dt.date.today()))
+        quality["subscribers"]["active_after_churn"] = after_churn
         write_json(quality, out / catalog.QUALITY)
         if qtmp is not None:
             replace_dir(qtmp, out / catalog.QUARANTINE)

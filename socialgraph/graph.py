@@ -74,6 +74,22 @@ class CallGraph:
         found = self.keys[pos] == keys if self.n_nodes else np.zeros(keys.size, bool)
         return np.where(found, pos, -1)
 
+    def node_max(self, name: str, empty: int = -1) -> np.ndarray:
+        """Per node, the largest value of per-entry array ``entry[name]`` over its ties
+        (``empty`` for a node without ties), e.g. the day of a number's last event.
+
+        >>> g = build_call_graph(np.array([1, 1]), np.array([2, 3]), np.array([1.0, 1.0]), on_net_keys=np.array([1]),
+        ...                      extra_keys=np.array([4]), tie_arrays={"last_day": np.array([10, 12])})
+        >>> g.node_max("last_day").tolist()
+        [12, 10, 12, -1]
+        """
+        vals = np.asarray(self.entry[name])
+        out = np.full(self.n_nodes, empty, dtype=np.result_type(vals.dtype, np.min_scalar_type(empty)))
+        has = np.diff(self.indptr) > 0
+        if vals.size:
+            out[has] = np.maximum.reduceat(vals, self.indptr[:-1][has])
+        return out
+
     def to_networkx(self):
         """A ``networkx.Graph`` with node ids 0..n-1 and edge attribute ``weight``."""
         import networkx as nx

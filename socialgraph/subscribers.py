@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from .config import NumberConfig
 from .numbers import format_numbers, mask_number, number_keys
 
-__all__ = ["Subscribers", "subscribers_from_arrow", "subscriber_quality", "day_number"]
+__all__ = ["Subscribers", "subscribers_from_arrow", "subscriber_quality", "day_number", "active_after_churn"]
 
 _EPOCH = dt.date(1970, 1, 1)
 NEVER = np.iinfo(np.int32).max  # churn day of a subscriber who has not churned
@@ -158,3 +158,33 @@ def subscriber_quality(subs: Subscribers, as_of_day: int, today_day: int) -> dic
         "null_activation_date": int(subs.issues.get("null_activation_date", 0)),
         "churn_before_activation": int(subs.issues.get("churn_before_activation", 0)),
     }
+
+
+def active_after_churn(subs: Subscribers, node_keys: np.ndarray, last_day: np.ndarray, as_of_day: int,
+                       grace_days: int = 1) -> int:
+    """How many subscribers who churned before ``as_of_day`` still have CDRs more than
+    ``grace_days`` after their churn date (``last_day``: the day of each number's last event,
+    aligned with the sorted ``node_keys``; numbers not there have none).
+
+    A number cannot call after it left: these are recycled numbers (reissued to someone new
+    while the subscriber table still holds the old owner's churn) or stale churn dates. The
+    job still treats them as churned, so their later ties count for a person who left; a
+    count above a handful says the subscriber extract and the CDRs disagree.
+
+    >>> t = pa.table({"msisdn": ["13800000001", "13800000002", "13800000003"],
+    ...               "activation_date": pa.array([dt.date(2025, 1, 1)] * 3),
+    ...               "churn_date": pa.array([dt.date(2026, 3, 1), dt.date(2026, 3, 1), None])})
+    >>> subs = subscribers_from_arrow(t)
+    >>> d = day_number(dt.date(2026, 3, 1))
+    >>> # last events: the first number 1 day after its churn (within grace), the second 5 days
+    >>> active_after_churn(subs, np.sort(subs.key), np.array([d + 1, d + 5, d + 9]), d + 30)
+    1
+    """
+    churned = subs.churn_day < as_of_day
+    if not churned.any() or not len(node_keys):
+        return 0
+    keys = subs.key[churned]
+    pos = np.minimum(np.searchsorted(node_keys, keys), len(node_keys) - 1)
+    found = node_keys[pos] == keys
+    late = np.asarray(last_day)[pos] > subs.churn_day[churned] + grace_days
+    return int((found & late).sum())

@@ -303,9 +303,39 @@ def test_doubtful_subscriber_dates_are_counted_not_fatal(scheduler, world):
         "churn_date": pa.array([None, None, dt.date(2024, 1, 1), None], pa.date32())}))
     out = world.root / "out-s4"
     quality, _ = _ok(_run(scheduler, world, world.root / "good", out, "--as-of", AS_OF, subscribers=p), out)
+    quality["subscribers"].pop("active_after_churn")  # its own test below
     assert quality["subscribers"] == {"rows": 4, "active_at_as_of": 1, "activation_after_as_of": 1,
                                       "activation_in_future": 1, "null_activation_date": 1,
                                       "churn_before_activation": 1}
+
+
+def test_calls_after_the_churn_date_are_counted_and_warned(scheduler, world):
+    """A number that still calls days after its churn date (recycled, or a stale date) is counted
+    in quality.json and named on stderr by count only; the churn day itself and the day after
+    (a port takes a day) are not."""
+    day = lambda n: dt.datetime.combine(AS_OF - dt.timedelta(days=n), dt.time(12))  # noqa: E731
+    a, b, c, d = "13800000011", "13800000012", "13800000013", "13800000014"
+    rows = [(a, b, 10), (a, c, 2), (d, b, 5), (c, d, 1)]
+    cdr = pa.Table.from_pylist([
+        {"caller": x, "callee": y, "start_time": day(n), "duration_s": 30, "event_type": "voice",
+         "cdr_id": f"late-{i}", "caller_imei": None} for i, (x, y, n) in enumerate(rows)], schema=CDR_SCHEMA)
+    cdr_dir = world.root / "cdr-late"
+    cdr_dir.mkdir()
+    pq.write_table(cdr, cdr_dir / "part-0.parquet")
+    churn = {a: 5,   # last event 2 days before as-of: 3 days after its churn -> counted
+             b: 6,   # last event (from d) 5 days before as-of: the day after its churn -> grace
+             d: 1}   # last event 1 day before as-of: its churn day -> not counted
+    p = _subs_file(world, "subs-late.parquet", pa.table({
+        "msisdn": [a, b, c, d],
+        "activation_date": pa.array([dt.date(2020, 1, 1)] * 4),
+        "churn_date": pa.array([AS_OF - dt.timedelta(days=churn[x]) if x in churn else None
+                                for x in (a, b, c, d)], pa.date32())}))
+    out = world.root / "out-late"
+    res = _run(scheduler, world, cdr_dir, out, "--as-of", AS_OF, subscribers=p)
+    quality, _ = _ok(res, out)
+    assert quality["subscribers"]["active_after_churn"] == 1
+    assert "1 churned subscriber(s) still have CDRs" in res.stderr
+    assert a not in res.stderr and a[-8:] not in res.stderr  # no number, not even masked
 
 
 # --------------------------------------------------------------------------- dates and windows

@@ -227,6 +227,23 @@ def test_csr_without_sorting_equals_the_sorted_build(seed):
     assert sorted_build.n_edges == int((w > 0).sum())
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_node_max_is_the_largest_value_over_each_nodes_ties(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 60))
+    ij = np.unique(np.sort(rng.integers(0, n, (2 * n, 2)), axis=1), axis=0)
+    ij = ij[ij[:, 0] != ij[:, 1]]
+    keys = np.sort(rng.choice(10**6, n, replace=False))
+    days = rng.integers(0, 500, ij.shape[0]).astype(np.int32)
+    g = build_call_graph(keys[ij[:, 0]], keys[ij[:, 1]], np.ones(ij.shape[0]), on_net_keys=keys, extra_keys=keys,
+                         tie_arrays={"last_day": days})
+    expect = {int(k): -1 for k in keys}
+    for (i, j), d in zip(ij, days):
+        for k in (keys[i], keys[j]):
+            expect[int(k)] = max(expect[int(k)], int(d))
+    assert dict(zip(g.keys.tolist(), g.node_max("last_day").tolist())) == expect
+
+
 def test_canonical_order_detects_unsorted_ties():
     from socialgraph.kernels.csr import canonical_order
 

@@ -404,6 +404,7 @@ def test_whole_job_runs_on_a_real_export_with_its_own_column_names(whole_job):
     q = json.loads((out / "quality.json").read_text())
     assert q["rows_in"] == rows
     assert q["rows_used"] + q["rows_quarantined"] == rows
+    assert q["subscribers"]["active_after_churn"] == 0  # the export stops each leaver's CDRs
     # the as-of date defaults to the day after the last CDR: the study's end
     assert json.loads((out / "manifest.json").read_text())["window"]["as_of"] == AS_OF.isoformat()
     for name in ("subscribers_scored.parquet", "circles.parquet", "circle_members.parquet",
