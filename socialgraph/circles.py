@@ -8,9 +8,11 @@ plan (``family_id``); their ids are the operator's own (``vnet:<vnet_id>``,
 :class:`~socialgraph.config.CirclesConfig` and :func:`social_layers`): small *family* circles
 from strong reciprocal evening/weekend ties, and *social* circles from the remaining repeated
 ties, in two layers (working-hours ties: colleagues; the rest: friends), each layer
-partitioned by igraph's Leiden. Off-net numbers belong to inferred circles like anyone else.
-An inferred circle's id is ``fam-<hex>``, ``wrk-<hex>`` or ``soc-<hex>`` (its layer), a hash of
-its lowest member number (stable while that member stays; never the number itself).
+partitioned by igraph's Leiden; the work layer's circles are joined again, coarser, into
+*workplaces* (unions of work circles; :meth:`_LayerPlan.coarse`). Off-net numbers belong to
+inferred circles like anyone else. An inferred circle's id is ``fam-<hex>``, ``wrk-<hex>``,
+``wpl-<hex>`` or ``soc-<hex>`` (its layer), a hash of its lowest member number (stable while
+that member stays; never the number itself).
 
 :func:`circle_members` puts both together, one row per (circle, member), with each member's
 in-circle influence (its neighbours' dependence on it inside the circle), strongest in-circle
@@ -135,9 +137,13 @@ def leiden_communities(graph: CallGraph, *, resolution: float = 1.0, seed: int =
 def leiden_edges(n_nodes: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *,
                  resolution: float = 1.0, seed: int = 42, n_iterations: int = 2,
                  initial_membership: np.ndarray | None = None,
-                 objective: str = "modularity", modularity: bool = True) -> tuple[np.ndarray, float]:
+                 objective: str = "modularity", modularity: bool = True,
+                 node_weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """:func:`leiden_communities` on an undirected edge list (each edge once, nodes ``0..n-1``);
-    ``modularity=False`` skips computing the modularity (returned as NaN).
+    ``modularity=False`` skips computing the modularity (returned as NaN). ``node_weights``
+    (CPM): each node counts as that many nodes in the size penalty, so that Leiden on a graph
+    of communities (sizes as weights, ties between them summed) optimises the same CPM
+    objective over unions of those communities.
 
     >>> m, q = leiden_edges(4, np.array([0, 2]), np.array([1, 3]), np.array([1.0, 1.0]))
     >>> bool(m[0] == m[1] and m[2] == m[3] and m[0] != m[2]), q
@@ -161,6 +167,7 @@ def leiden_edges(n_nodes: int, src: np.ndarray, dst: np.ndarray, weight: np.ndar
             objective_function=objective, weights="weight", resolution=resolution,
             n_iterations=n_iterations,
             initial_membership=None if initial_membership is None else np.asarray(initial_membership).tolist(),
+            node_weights=None if node_weights is None else np.asarray(node_weights, np.float64).tolist(),
         )
     finally:
         ig.set_random_number_generator(random)
@@ -188,21 +195,25 @@ def family_tie_mask(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> n
             & (e["evening_weekend_share"] >= cfg.family_evening_share))
 
 
-#: each layer's circle-id prefix: an inferred circle's id starts ``<prefix>-`` (lineage keeps it)
-LAYER_PREFIX = {"family": "fam", "work": "wrk", "social": "soc"}
+#: each layer's circle-id prefix: an inferred circle's id starts ``<prefix>-`` (lineage keeps it);
+#: ``workplace`` is the work layer's second, coarser partition (unions of work circles)
+LAYER_PREFIX = {"family": "fam", "work": "wrk", "workplace": "wpl", "social": "soc"}
+#: the layer a circle is tested and offered in: a workplace is a group of colleagues
+_TEST_LAYER = {"family": "family", "work": "work", "workplace": "work", "social": "social"}
 
 
 def circle_layer(circle_ids, kinds) -> np.ndarray:
     """The layer of each circle: ``family``, ``work`` or ``social`` for inferred circles (from
-    the id prefix, :data:`LAYER_PREFIX`), else the circle's kind (declared ``family`` and
-    ``vnet`` circles; ``social`` for an inferred id without a known prefix).
+    the id prefix, :data:`LAYER_PREFIX`; workplaces are ``work``), else the circle's kind
+    (declared ``family`` and ``vnet`` circles; ``social`` for an inferred id without a known
+    prefix).
 
-    >>> circle_layer(["wrk-1a", "soc-2b", "fam-3c", "vnet:V1", "family:F1"],
-    ...              ["social", "social", "family", "vnet", "family"]).tolist()
-    ['work', 'social', 'family', 'vnet', 'family']
+    >>> circle_layer(["wrk-1a", "wpl-1b", "soc-2b", "fam-3c", "vnet:V1", "family:F1"],
+    ...              ["social", "social", "social", "family", "vnet", "family"]).tolist()
+    ['work', 'work', 'social', 'family', 'vnet', 'family']
     """
     ids = pd.Series(np.asarray(circle_ids, dtype=object)).astype(str)
-    of_prefix = {prefix: layer for layer, prefix in LAYER_PREFIX.items()}
+    of_prefix = {prefix: _TEST_LAYER[layer] for layer, prefix in LAYER_PREFIX.items()}
     layer = ids.str.split("-", n=1).str[0].map(of_prefix)
     return layer.fillna(pd.Series(np.asarray(kinds, dtype=object))).to_numpy(dtype=object)
 
@@ -382,16 +393,58 @@ class _LayerPlan:
     min_size: int
     max_size: int
 
-    def finish(self, results: list) -> tuple[np.ndarray, np.ndarray, float]:
+    def membership(self, results: list) -> np.ndarray:
+        """Every layer node's community (per ``nodes``), the batches' labels made disjoint."""
         membership = np.empty(self.nodes.size, np.int64)
         offset = 0
         for b, m in enumerate(results):  # a batch's labels follow the previous batches' labels
             membership[self.node_order[self.node_ptr[b]:self.node_ptr[b + 1]]] = np.asarray(m, np.int64) + offset
             offset += int(np.max(m)) + 1 if len(m) else 0
+        return membership
+
+    def finish(self, results: list) -> tuple[np.ndarray, np.ndarray, float]:
+        return self.circles(self.membership(results))
+
+    def circles(self, membership: np.ndarray, min_parts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """(nodes, labels) of the communities of an allowed size, and the partition's modularity;
+        ``min_parts``: per community, False drops it whatever its size."""
         q = partition_modularity(self.src, self.dst, self.weight, membership) if self.src.size else 0.0
         sizes = np.bincount(membership) if membership.size else np.zeros(0, np.int64)
-        ok = (sizes[membership] >= self.min_size) & (sizes[membership] <= self.max_size)
+        ok = (sizes >= self.min_size) & (sizes <= self.max_size)
+        if min_parts is not None:
+            ok &= min_parts
+        ok = ok[membership] if membership.size else np.zeros(0, bool)
         return self.nodes[ok], membership[ok], q
+
+    def coarse(self, fine: np.ndarray, resolution: float, cfg: CirclesConfig, min_size: int, max_size: int,
+               initial: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """A second, coarser partition of the layer as unions of the ``fine`` communities:
+        Leiden (CPM at ``resolution``) on the graph whose nodes are the fine communities, with
+        their sizes as node weights and the ties between them summed, so it optimises the
+        layer's own CPM objective over unions of fine communities. Returns the communities of
+        ``min_size``..``max_size`` nodes that join at least two fine communities (one alone is
+        a fine circle already), as :meth:`circles`. ``initial``: a start label per layer node.
+        """
+        fine = unique_inverse(fine)[1].reshape(-1)
+        n_fine = int(fine.max()) + 1 if fine.size else 0
+        a, b = fine[self.src], fine[self.dst]
+        cross = a != b
+        lo, hi = np.minimum(a[cross], b[cross]), np.maximum(a[cross], b[cross])
+        pair, inv = unique_inverse(lo * np.int64(max(n_fine, 1)) + hi)
+        w = np.bincount(inv.reshape(-1), weights=self.weight[cross], minlength=pair.size)
+        start = None
+        if initial is not None:  # a fine community starts in the label of its first node
+            first = np.full(n_fine, self.nodes.size, np.int64)
+            np.minimum.at(first, fine, np.arange(fine.size))
+            start = unique_inverse(np.asarray(initial)[first])[1].reshape(-1)
+        joined, _ = leiden_edges(n_fine, pair // max(n_fine, 1), pair % max(n_fine, 1), w, resolution=resolution,
+                                 seed=cfg.seed, n_iterations=cfg.leiden_iterations, objective="CPM",
+                                 initial_membership=start, modularity=False,
+                                 node_weights=np.bincount(fine, minlength=n_fine))
+        membership = joined[fine]
+        parts = np.bincount(joined, minlength=int(joined.max()) + 1 if joined.size else 0)
+        plan = replace(self, min_size=min_size, max_size=max_size)
+        return plan.circles(membership, parts >= 2)
 
 
 def _communities(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,
@@ -425,22 +478,40 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
     names), kind code, graph node; the summary), the family layer's rows first."""
     from .lineage import initial_membership
 
+    def previous_of(kind, *prefixes):
+        """The previous run's circles of a layer (ids keep their layer's prefix), or None."""
+        if previous is None:
+            return None
+        inferred = previous[(previous["source"] == "inferred") & (previous["kind"] == kind)]
+        return pd.concat([inferred[inferred["circle_id"].str.startswith(f"{p}-")] for p in prefixes])
+
     info, plans = {}, []
     for layer, kind, prefix, keep in social_layers(graph, cfg):
         objective, resolution, lo, hi = cfg.leiden_params(layer)
-        initial = None
-        if previous is not None:  # the previous run's circles of this layer (ids keep their layer's prefix)
-            prev = previous[(previous["source"] == "inferred") & (previous["kind"] == kind)
-                            & previous["circle_id"].str.startswith(f"{prefix}-")]
-            initial = initial_membership(graph.keys, prev)
+        prev = previous_of(kind, prefix)
+        initial = None if prev is None else initial_membership(graph.keys, prev)
         plans.append((layer, kind, prefix, keep, _layer_plan(graph, keep, objective, resolution, lo, hi, cfg, initial)))
     tasks = [t for *_, plan in plans for t in plan.tasks]
     results = map_tasks(_leiden_batch, tasks, [c for *_, plan in plans for c in plan.costs])
+    found = []  # (layer, kind, prefix, keep, plan, (node, label, modularity))
+    for layer, kind, prefix, keep, plan in plans:
+        fine = plan.membership(results[:len(plan.tasks)])
+        results = results[len(plan.tasks):]
+        found.append((layer, kind, prefix, keep, plan, plan.circles(fine)))
+        if layer == "work" and cfg.work_coarse_resolution > 0:
+            # workplaces: the work circles joined again, coarser (warm start: the previous
+            # run's workplaces, and its work circles where no workplace was)
+            _, resolution, lo, hi = cfg.leiden_params("workplace")
+            prev = previous_of(kind, LAYER_PREFIX["workplace"], prefix)
+            start = None
+            if prev is not None:
+                prev = prev[~prev["key"].duplicated()]  # listed first: a workplace beats a work circle
+                start = initial_membership(graph.keys, prev)[plan.nodes]
+            found.append(("workplace", kind, LAYER_PREFIX["workplace"], keep, plan,
+                          plan.coarse(fine, resolution, cfg, lo, hi, start)))
     names, circle, kinds, nodes = [], [], [], []
     n_names = 0
-    for layer, kind, prefix, keep, plan in plans:
-        node, label, q = plan.finish(results[:len(plan.tasks)])
-        results = results[len(plan.tasks):]
+    for layer, kind, prefix, keep, plan, (node, label, q) in found:
         keys = graph.keys[node]
         # a circle is named after its lowest member number: label -> min key -> hashed id
         label = unique_inverse(label)[1]
@@ -453,7 +524,8 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         kinds.append(np.full(node.size, _FAMILY if kind == "family" else _SOCIAL, np.int8))
         nodes.append(np.asarray(node, np.int64))
         info[layer] = {"circles": int(uniq.size), "members": int(keys.size), "modularity": round(q, 4),
-                      "layer_ties": int(keep.sum() // 2), "leiden_batches": len(plan.tasks)}
+                      "layer_ties": int(keep.sum() // 2),
+                      "leiden_batches": 1 if layer == "workplace" else len(plan.tasks)}
     return np.concatenate(names), np.concatenate(circle), np.concatenate(kinds), np.concatenate(nodes), info
 
 

@@ -312,6 +312,83 @@ def test_work_ties_get_their_own_layer_so_a_workplace_is_not_split_among_friend_
     assert all(len(mem & workplace) <= 1 for mem in one.groupby("circle_id")["key"].apply(set))
 
 
+def _teams(n_teams: int, cross: int, seed: int = 0):
+    """``n_teams`` teams of five colleagues (a clique of working-hours ties, weight 1, one-way:
+    not family), teams 0 and 1 joined by ``cross`` ties of weight 1; team 2, if any, alone."""
+    rng = np.random.default_rng(seed)
+    teams = [[f"1390{t:02d}0000{k}" for k in range(5)] for t in range(n_teams)]
+    pairs = [(t[u], t[v]) for t in teams for u in range(5) for v in range(u + 1, 5)]
+    pairs += [(teams[0][k], teams[1][k]) for k in rng.permutation(5)[:cross]]
+    pairs = sorted(tuple(sorted(p)) for p in pairs)
+    a, b = number_keys(pa.array([p[0] for p in pairs])), number_keys(pa.array([p[1] for p in pairs]))
+    n = len(pairs)
+    graph = build_call_graph(a, b, np.ones(n), on_net_keys=np.union1d(a, b), events_ab=np.ones(n, np.int64),
+                             events_ba=np.zeros(n, np.int64),
+                             tie_arrays={"active_days": np.full(n, 5), "evening_weekend_share": np.full(n, 0.1)})
+    return graph, [set(number_keys(pa.array(t)).tolist()) for t in teams]
+
+
+def test_a_workplace_circle_joins_the_teams_the_work_layer_cut_it_into():
+    """CPM: joining two teams of 5 gains the ties between them and costs resolution x 25. With 3
+    ties, the work layer (0.5) keeps the teams apart and the workplace partition (0.1) joins
+    them; a team tied to no other is no workplace (it would repeat its work circle)."""
+    graph, teams = _teams(3, cross=3)
+    cfg = CirclesConfig(social_resolution=0.5, work_coarse_resolution=0.1)
+    rows, info = inferred_circles(graph, cfg)
+    circles = {cid: set(g) for cid, g in rows.groupby("circle_id")["key"]}
+    work = sorted((m for c, m in circles.items() if c.startswith("wrk-")), key=min)
+    places = [m for c, m in circles.items() if c.startswith("wpl-")]
+    assert sorted(work, key=min) == sorted(teams, key=min)
+    assert places == [teams[0] | teams[1]]
+    assert info["workplace"]["circles"] == 1 and info["work"]["circles"] == 3
+    assert set(rows.loc[rows["circle_id"].str.startswith("wpl-"), "kind"]) == {"social"}
+    # two ties between the teams gain 2 < 0.1 x 25: no workplace; nor with the partition off
+    assert not inferred_circles(_teams(3, cross=2)[0], cfg)[0]["circle_id"].str.startswith("wpl-").any()
+    off, info_off = inferred_circles(graph, CirclesConfig(social_resolution=0.5, work_coarse_resolution=0))
+    assert "workplace" not in info_off and not off["circle_id"].str.startswith("wpl-").any()
+
+
+def _cpm_quality(src, dst, w, membership, resolution):
+    """CPM as igraph defines it, from scratch: ties inside communities minus resolution x n^2 / 2."""
+    inside = sum(x for u, v, x in zip(src, dst, w) if membership[u] == membership[v])
+    sizes = np.bincount(membership)
+    return inside - resolution * float((sizes.astype(float) ** 2).sum()) / 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_workplaces_are_unions_of_work_communities_that_raise_cpm(seed):
+    """On random graphs: every coarse community is a union of at least two fine ones, and the
+    coarse partition's CPM (at the coarse resolution, on the layer's own ties) is at least the
+    fine partition's: Leiden on the graph of communities only moves to better partitions."""
+    from socialgraph.circles import _layer_plan, _leiden_batch
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 120))
+    ij = np.unique(np.sort(rng.integers(0, n, (4 * n, 2)), axis=1), axis=0)
+    ij = ij[ij[:, 0] != ij[:, 1]]
+    keys = np.arange(n, dtype=np.int64) + 13800000000
+    graph = build_call_graph(keys[ij[:, 0]], keys[ij[:, 1]], rng.gamma(2.0, 1.0, ij.shape[0]), on_net_keys=keys)
+    cfg = CirclesConfig()
+    keep = np.ones(graph.indices.size, bool)
+    plan = _layer_plan(graph, keep, "CPM", 0.8, 3, 300, cfg)
+    fine = plan.membership([_leiden_batch(*t) for t in plan.tasks])
+    node, label, _ = plan.coarse(fine, 0.1, cfg, 3, 300)
+    assert node.size  # something was joined on these graphs
+    parts = pd.DataFrame({"coarse": label, "fine": fine[np.searchsorted(plan.nodes, node)]})
+    # a fine community lies in one coarse community, and every coarse one joins two or more
+    assert parts.groupby("fine")["coarse"].nunique().max() == 1
+    assert parts.groupby("coarse")["fine"].nunique().min() >= 2
+    # and the whole coarse partition (no size bounds) has the better CPM
+    node, label, _ = plan.coarse(fine, 0.1, cfg, 1, 10**9)
+    full = np.full(plan.nodes.size, -1, np.int64)
+    full[np.searchsorted(plan.nodes, node)] = label
+    rest = full < 0
+    full[rest] = fine[rest] + label.max() + 1  # fine communities not joined stay as they are
+    fine_q = _cpm_quality(plan.src, plan.dst, plan.weight, np.unique(fine, return_inverse=True)[1], 0.1)
+    coarse_q = _cpm_quality(plan.src, plan.dst, plan.weight, np.unique(full, return_inverse=True)[1], 0.1)
+    assert coarse_q >= fine_q - 1e-9
+
+
 def test_planted_households_and_work_groups_come_back(planted):
     inferred, info = inferred_circles(planted["graph"])
     by_kind = {kind: grp.groupby("circle_id")["key"].apply(set).to_dict()
