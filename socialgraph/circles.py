@@ -22,6 +22,7 @@ tie, and role: the circle's ``anchor`` is its most influential active on-net mem
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -507,8 +508,10 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
             if prev is not None:
                 prev = prev[~prev["key"].duplicated()]  # listed first: a workplace beats a work circle
                 start = initial_membership(graph.keys, prev)[plan.nodes]
+            t0 = time.perf_counter()
             found.append(("workplace", kind, LAYER_PREFIX["workplace"], keep, plan,
                           plan.coarse(fine, resolution, cfg, lo, hi, start)))
+            coarse_seconds = round(time.perf_counter() - t0, 2)
     names, circle, kinds, nodes = [], [], [], []
     n_names = 0
     for layer, kind, prefix, keep, plan, (node, label, q) in found:
@@ -526,6 +529,8 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         info[layer] = {"circles": int(uniq.size), "members": int(keys.size), "modularity": round(q, 4),
                       "layer_ties": int(keep.sum() // 2),
                       "leiden_batches": 1 if layer == "workplace" else len(plan.tasks)}
+        if layer == "workplace":  # run in this process after the work layer's batches
+            info[layer]["seconds"] = coarse_seconds
     return np.concatenate(names), np.concatenate(circle), np.concatenate(kinds), np.concatenate(nodes), info
 
 
