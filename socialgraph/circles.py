@@ -8,10 +8,10 @@ plan (``family_id``); their ids are the operator's own (``vnet:<vnet_id>``,
 :class:`~socialgraph.config.CirclesConfig` and :func:`social_layers`): small *family* circles
 from strong reciprocal evening/weekend ties, and *social* circles from the remaining repeated
 ties, in two layers (working-hours ties: colleagues; the rest: friends), each layer
-partitioned by igraph's Leiden; the work layer's circles are joined again, coarser, into
-*workplaces* (unions of work circles; :meth:`_LayerPlan.coarse`). Off-net numbers belong to
-inferred circles like anyone else. An inferred circle's id is ``fam-<hex>``, ``wrk-<hex>``,
-``wpl-<hex>`` or ``soc-<hex>`` (its layer), a hash of its lowest member number (stable while
+partitioned by igraph's Leiden; the family and work layers' circles are joined again,
+coarser, into *households* and *workplaces* (:func:`joined_levels`, :meth:`_LayerPlan.coarse`). Off-net numbers belong to
+inferred circles like anyone else. An inferred circle's id is ``fam-<hex>``, ``hhd-<hex>``,
+``wrk-<hex>``, ``wpl-<hex>`` or ``soc-<hex>`` (its layer), a hash of its lowest member number (stable while
 that member stays; never the number itself).
 
 :func:`circle_members` puts both together, one row per (circle, member), with each member's
@@ -198,20 +198,21 @@ def family_tie_mask(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> n
 
 #: each layer's circle-id prefix: an inferred circle's id starts ``<prefix>-`` (lineage keeps it);
 #: ``workplace`` is the work layer's second, coarser partition (unions of work circles)
-LAYER_PREFIX = {"family": "fam", "work": "wrk", "workplace": "wpl", "social": "soc"}
-#: the layer a circle is tested and offered in: a workplace is a group of colleagues
-_TEST_LAYER = {"family": "family", "work": "work", "workplace": "work", "social": "social"}
+LAYER_PREFIX = {"family": "fam", "household": "hhd", "work": "wrk", "workplace": "wpl", "social": "soc"}
+#: the layer a circle is tested and offered in: a household is a family, a workplace colleagues
+_TEST_LAYER = {"family": "family", "household": "family", "work": "work", "workplace": "work", "social": "social"}
 
 
 def circle_layer(circle_ids, kinds) -> np.ndarray:
     """The layer of each circle: ``family``, ``work`` or ``social`` for inferred circles (from
-    the id prefix, :data:`LAYER_PREFIX`; workplaces are ``work``), else the circle's kind
+    the id prefix, :data:`LAYER_PREFIX`; households are ``family``, workplaces ``work``), else
+    the circle's kind
     (declared ``family`` and ``vnet`` circles; ``social`` for an inferred id without a known
     prefix).
 
-    >>> circle_layer(["wrk-1a", "wpl-1b", "soc-2b", "fam-3c", "vnet:V1", "family:F1"],
-    ...              ["social", "social", "social", "family", "vnet", "family"]).tolist()
-    ['work', 'work', 'social', 'family', 'vnet', 'family']
+    >>> circle_layer(["wrk-1a", "wpl-1b", "soc-2b", "fam-3c", "hhd-3d", "vnet:V1", "family:F1"],
+    ...              ["social", "social", "social", "family", "family", "vnet", "family"]).tolist()
+    ['work', 'work', 'social', 'family', 'family', 'vnet', 'family']
     """
     ids = pd.Series(np.asarray(circle_ids, dtype=object)).astype(str)
     of_prefix = {prefix: _TEST_LAYER[layer] for layer, prefix in LAYER_PREFIX.items()}
@@ -237,6 +238,32 @@ def social_layers(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> lis
     else:
         layers = [("family", "family", family), ("social", "social", social)]
     return [(layer, kind, LAYER_PREFIX[layer], keep) for layer, kind, keep in layers]
+
+
+def joined_levels(graph: CallGraph, layer: str, keep: np.ndarray, cfg: CirclesConfig = CirclesConfig()
+                  ) -> list[tuple[str, np.ndarray]]:
+    """The coarser levels built on a layer's communities: ``(level, tie mask)``.
+
+    - ``household`` on the ``family`` layer (``cfg.household_resolution`` > 0): family
+      circles joined over the family ties and every other evening/weekend tie of at least
+      ``social_min_days`` days that reaches a family-layer member (a household member whose
+      calls are one-way or on two days lands among friends, not in the family layer);
+    - ``workplace`` on the ``work`` layer (``cfg.work_coarse_resolution`` > 0): work circles
+      joined over the work ties.
+    """
+    if layer == "family" and cfg.household_resolution > 0:
+        keep = np.asarray(keep, bool)
+        rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+        in_family = np.zeros(graph.n_nodes, bool)
+        in_family[rows[keep]] = True
+        # only ties that reach a family-layer member: a household holds a family circle
+        evening = ((graph.entry["active_days"] >= cfg.social_min_days)
+                   & (graph.entry["evening_weekend_share"] >= cfg.family_evening_share)
+                   & (in_family[rows] | in_family[graph.indices]))
+        return [("household", keep | evening)]
+    if layer == "work" and cfg.work_coarse_resolution > 0:
+        return [("workplace", np.asarray(keep, bool))]
+    return []
 
 
 def layer_graph(graph: CallGraph, keep: np.ndarray) -> CallGraph:
@@ -329,6 +356,19 @@ def serial_map(fn, tasks: list[tuple], costs: list[float]) -> list:
     return [fn(*t) for t in tasks]
 
 
+def _layer_ties(graph: CallGraph, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A layer's nodes (graph ids of the nodes with a tie in it) and its ties, each once, as
+    positions among those nodes: ``(nodes, src, dst, weight)``."""
+    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    once = keep & (rows < graph.indices)
+    has_tie = np.zeros(graph.n_nodes, bool)
+    has_tie[rows[once]] = True
+    has_tie[graph.indices[once]] = True
+    nodes = np.flatnonzero(has_tie)
+    index = np.cumsum(has_tie) - 1  # node -> its number among the layer's nodes (a lookup, not a search)
+    return nodes, index[rows[once]], index[graph.indices[once]], np.asarray(graph.weights[once], np.float64)
+
+
 def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,
                 min_size: int, max_size: int, cfg: CirclesConfig, initial: np.ndarray | None = None) -> "_LayerPlan":
     """The Leiden tasks of a layer: communities of an allowed size, and the modularity.
@@ -339,16 +379,7 @@ def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: 
     ``map_tasks(fn, tasks, costs) -> results`` (:func:`serial_map` here; the job passes one
     that runs them on the Dask workers, costliest first).
     """
-    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
-    once = keep & (rows < graph.indices)
-    has_tie = np.zeros(graph.n_nodes, bool)
-    has_tie[rows[once]] = True
-    has_tie[graph.indices[once]] = True
-    nodes = np.flatnonzero(has_tie)
-    index = np.cumsum(has_tie) - 1  # node -> its number among the layer's nodes (a lookup, not a search)
-    src = index[rows[once]]
-    dst = index[graph.indices[once]]
-    weight = np.asarray(graph.weights[once], np.float64)
+    nodes, src, dst, weight = _layer_ties(graph, keep)
     start = None
     if initial is not None:
         start = unique_inverse(initial[nodes])[1]
@@ -495,23 +526,34 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
     tasks = [t for *_, plan in plans for t in plan.tasks]
     results = map_tasks(_leiden_batch, tasks, [c for *_, plan in plans for c in plan.costs])
     found = []  # (layer, kind, prefix, keep, plan, (node, label, modularity))
+    seconds = {}  # of the joined levels, run here after the layers' batches
     for layer, kind, prefix, keep, plan in plans:
         fine = plan.membership(results[:len(plan.tasks)])
         results = results[len(plan.tasks):]
         found.append((layer, kind, prefix, keep, plan, plan.circles(fine)))
-        if layer == "work" and cfg.work_coarse_resolution > 0:
-            # workplaces: the work circles joined again, coarser (warm start: the previous
-            # run's workplaces, and its work circles where no workplace was)
-            _, resolution, lo, hi = cfg.leiden_params("workplace")
-            prev = previous_of(kind, LAYER_PREFIX["workplace"], prefix)
+        for level, mask in joined_levels(graph, layer, keep, cfg):
+            # households / workplaces: the layer's circles joined again, coarser (warm start:
+            # the previous run's circles of the level, and of the layer where it had none)
+            t0 = time.perf_counter()
+            _, resolution, lo, hi = cfg.leiden_params(level)
+            on = plan
+            if mask is not keep:  # more ties than the layer's (no Leiden batches of its own)
+                n, a, b, w = _layer_ties(graph, mask)
+                on = _LayerPlan(n, a, b, w, np.zeros(0, np.int64), np.zeros(1, np.int64), [], [], lo, hi)
+                label = np.full(graph.n_nodes, -1, np.int64)
+                label[plan.nodes] = fine
+                fine_on = label[on.nodes]
+                alone = fine_on < 0  # tied only by the extra ties: each a community of its own
+                fine_on[alone] = (int(fine.max()) + 1 if fine.size else 0) + np.arange(int(alone.sum()))
+            else:
+                fine_on = fine
+            prev = previous_of(kind, LAYER_PREFIX[level], prefix)
             start = None
             if prev is not None:
-                prev = prev[~prev["key"].duplicated()]  # listed first: a workplace beats a work circle
-                start = initial_membership(graph.keys, prev)[plan.nodes]
-            t0 = time.perf_counter()
-            found.append(("workplace", kind, LAYER_PREFIX["workplace"], keep, plan,
-                          plan.coarse(fine, resolution, cfg, lo, hi, start)))
-            coarse_seconds = round(time.perf_counter() - t0, 2)
+                prev = prev[~prev["key"].duplicated()]  # listed first: the level beats the layer
+                start = initial_membership(graph.keys, prev)[on.nodes]
+            found.append((level, kind, LAYER_PREFIX[level], mask, on, on.coarse(fine_on, resolution, cfg, lo, hi, start)))
+            seconds[level] = round(time.perf_counter() - t0, 2)
     names, circle, kinds, nodes = [], [], [], []
     n_names = 0
     for layer, kind, prefix, keep, plan, (node, label, q) in found:
@@ -528,9 +570,9 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         nodes.append(np.asarray(node, np.int64))
         info[layer] = {"circles": int(uniq.size), "members": int(keys.size), "modularity": round(q, 4),
                       "layer_ties": int(keep.sum() // 2),
-                      "leiden_batches": 1 if layer == "workplace" else len(plan.tasks)}
-        if layer == "workplace":  # run in this process after the work layer's batches
-            info[layer]["seconds"] = coarse_seconds
+                      "leiden_batches": 1 if layer in seconds else len(plan.tasks)}
+        if layer in seconds:
+            info[layer]["seconds"] = seconds[layer]
     return np.concatenate(names), np.concatenate(circle), np.concatenate(kinds), np.concatenate(nodes), info
 
 

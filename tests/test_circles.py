@@ -348,6 +348,30 @@ def test_a_workplace_circle_joins_the_teams_the_work_layer_cut_it_into():
     assert "workplace" not in info_off and not off["circle_id"].str.startswith("wpl-").any()
 
 
+def test_a_household_circle_joins_a_family_circle_and_a_member_whose_calls_are_one_way():
+    """A and B call each other in the evenings (a family circle); C, of their household, calls
+    both, one way, on two days each: not family ties, so C is not in the family circle. The
+    household level (CPM at 1.0 over all evening ties) joins C: ties 1.5 + 1.5 gain more than
+    the 1.0 x 2 x 1 they cost. D, a friend with one such tie to A, gains 1.5 < 1.0 x 3: not.
+    (Households are off by default: see CirclesConfig.)"""
+    a, b, c, d = (f"1391000000{k}" for k in range(4))
+    ties = [(a, b, 3.0, 1, 6), (a, c, 1.5, 0, 2), (b, c, 1.5, 0, 2), (a, d, 1.5, 0, 2)]
+    ta, tb = number_keys(pa.array([t[0] for t in ties])), number_keys(pa.array([t[1] for t in ties]))
+    graph = build_call_graph(
+        ta, tb, np.array([t[2] for t in ties]), on_net_keys=np.union1d(ta, tb),
+        events_ab=np.full(len(ties), 4, np.int64), events_ba=np.array([4 * t[3] for t in ties], np.int64),
+        tie_arrays={"active_days": np.array([t[4] for t in ties]), "evening_weekend_share": np.full(len(ties), 0.9)})
+    key = {n: int(number_keys(pa.array([n]))[0]) for n in (a, b, c, d)}
+    rows, info = inferred_circles(graph, CirclesConfig(household_resolution=1.0))
+    circles = {cid: set(g) for cid, g in rows.groupby("circle_id")["key"]}
+    assert [m for cid, m in circles.items() if cid.startswith("fam-")] == [{key[a], key[b]}]
+    assert [m for cid, m in circles.items() if cid.startswith("hhd-")] == [{key[a], key[b], key[c]}]
+    assert set(rows.loc[rows["circle_id"].str.startswith("hhd-"), "kind"]) == {"family"}
+    assert info["household"]["circles"] == 1
+    off, info_off = inferred_circles(graph)  # off by default (its cost; see CirclesConfig)
+    assert "household" not in info_off and not off["circle_id"].str.startswith("hhd-").any()
+
+
 def _cpm_quality(src, dst, w, membership, resolution):
     """CPM as igraph defines it, from scratch: ties inside communities minus resolution x n^2 / 2."""
     inside = sum(x for u, v, x in zip(src, dst, w) if membership[u] == membership[v])
