@@ -296,11 +296,11 @@ class CirclesConfig:
     ``family_max_size`` members, at least two parts). A household member who calls one way,
     or on two days only, is not in the family layer (its ties are not reciprocal family
     ties) but comes back here. On the synthetic operators (with workplaces) it found 70.2 % /
-    69.8 % of the campaigns (500k / 1M) at 75.2 % / 72.4 % precision, 2.1 and 2.0 points more
-    at 0.5 and 0.3 less. Off by default for its cost: the joined graph is nearly the whole
-    evening graph, and its Leiden run in the client took 9.4 s at 500k subscribers (the
-    workplaces 1.2 s), about 130 s at 100M CDR rows, which would break the 10-minute budget
-    of ``benchmarks/scale.py``.
+    69.3 % of the campaigns (500k / 1M) at 75.2 % / 72.7 % precision, 2.1 and 1.5 points more
+    at 0.5 and 0.0 less. Off by default for its cost: the joined graph is nearly the whole
+    evening graph, and its Leiden run in the client took 9.4 s / 14.4 s at 500k / 1M
+    subscribers (the workplaces 1.2 s / 2.1 s), over 100 s at 100M CDR rows, which would
+    break the 10-minute budget of ``benchmarks/scale.py``.
 
     **Workplaces** (``work_coarse_resolution``, 0 = off): the work layer is partitioned a second
     time, coarser: its circles become the nodes of a graph (their sizes as node weights, the
