@@ -296,7 +296,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         )
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges
-        after_churn = active_after_churn(subscribers, graph.keys, graph.node_max("last_day"), day_number(as_of))
+        after_churn = active_after_churn(subscribers, graph, day_number(as_of))
         if after_churn:
             log.warning("%d churned subscriber(s) still have CDRs more than a day after their churn date "
                         "(recycled numbers or stale churn dates?): quality.json subscribers.active_after_churn",

@@ -5,6 +5,7 @@ columns, and the questions later stages ask of it (who is active at a date, who 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ import pyarrow.compute as pc
 
 from .config import NumberConfig
 from .numbers import format_numbers, mask_number, number_keys
+
+if TYPE_CHECKING:
+    from .graph import CallGraph
 
 __all__ = ["Subscribers", "subscribers_from_arrow", "subscriber_quality", "day_number", "active_after_churn"]
 
@@ -160,31 +164,32 @@ def subscriber_quality(subs: Subscribers, as_of_day: int, today_day: int) -> dic
     }
 
 
-def active_after_churn(subs: Subscribers, node_keys: np.ndarray, last_day: np.ndarray, as_of_day: int,
-                       grace_days: int = 1) -> int:
+def active_after_churn(subs: Subscribers, graph: CallGraph, as_of_day: int, grace_days: int = 1) -> int:
     """How many subscribers who churned before ``as_of_day`` still have CDRs more than
-    ``grace_days`` after their churn date (``last_day``: the day of each number's last event,
-    aligned with the sorted ``node_keys``; numbers not there have none).
+    ``grace_days`` after their churn date (their last event: the latest ``last_day`` over
+    their ties in ``graph``, :meth:`~socialgraph.graph.CallGraph.node_max`).
 
     A number cannot call after it left: these are recycled numbers (reissued to someone new
     while the subscriber table still holds the old owner's churn) or stale churn dates. The
     job still treats them as churned, so their later ties count for a person who left; a
     count above a handful says the subscriber extract and the CDRs disagree.
 
+    >>> from socialgraph.graph import build_call_graph
     >>> t = pa.table({"msisdn": ["13800000001", "13800000002", "13800000003"],
     ...               "activation_date": pa.array([dt.date(2025, 1, 1)] * 3),
     ...               "churn_date": pa.array([dt.date(2026, 3, 1), dt.date(2026, 3, 1), None])})
     >>> subs = subscribers_from_arrow(t)
+    >>> k1, k2, k3 = subs.key.tolist()
     >>> d = day_number(dt.date(2026, 3, 1))
     >>> # last events: the first number 1 day after its churn (within grace), the second 5 days
-    >>> active_after_churn(subs, np.sort(subs.key), np.array([d + 1, d + 5, d + 9]), d + 30)
+    >>> g = build_call_graph(np.array([k1, k2]), np.array([k3, k3]), np.ones(2), on_net_keys=subs.key,
+    ...                      tie_arrays={"last_day": np.array([d + 1, d + 5])})
+    >>> active_after_churn(subs, g, d + 30)
     1
     """
-    churned = subs.churn_day < as_of_day
-    if not churned.any() or not len(node_keys):
+    churned = np.flatnonzero(subs.churn_day < as_of_day)
+    if not churned.size or not graph.n_nodes:
         return 0
-    keys = subs.key[churned]
-    pos = np.minimum(np.searchsorted(node_keys, keys), len(node_keys) - 1)
-    found = node_keys[pos] == keys
-    late = np.asarray(last_day)[pos] > subs.churn_day[churned] + grace_days
-    return int((found & late).sum())
+    node = graph.ids_of(subs.key[churned])
+    last = graph.node_max("last_day")[np.maximum(node, 0)]
+    return int(((node >= 0) & (last > subs.churn_day[churned] + grace_days)).sum())
