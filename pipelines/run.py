@@ -282,6 +282,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
                 link_tree(d, staged / name)
             ck.save("graph", {"hub_keys": hub_keys, "quality": quality, "as_of": as_of}, staged)
 
+    as_of_day = day_number(as_of)
     with stages.stage("call_graph") as st:
         cols = _graph_inputs(edges)
         del edges  # the arrays are copies: the table would only add to the client's peak
@@ -296,13 +297,12 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         )
         st["nodes"] = graph.n_nodes
         st["graph_edges"] = graph.n_edges
-        after_churn = active_after_churn(subscribers, graph, day_number(as_of))
+        after_churn = active_after_churn(subscribers, graph, as_of_day)
         if after_churn:
             log.warning("%d churned subscriber(s) still have CDRs more than a day after their churn date "
                         "(recycled numbers or stale churn dates?): quality.json subscribers.active_after_churn",
                         after_churn)
 
-    as_of_day = day_number(as_of)
     client_side: dict = {}
 
     def scores_and_changes():

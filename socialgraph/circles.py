@@ -9,10 +9,11 @@ plan (``family_id``); their ids are the operator's own (``vnet:<vnet_id>``,
 from strong reciprocal evening/weekend ties, and *social* circles from the remaining repeated
 ties, in two layers (working-hours ties: colleagues; the rest: friends), each layer
 partitioned by igraph's Leiden; the family and work layers' circles are joined again,
-coarser, into *households* and *workplaces* (:func:`joined_levels`, :meth:`_LayerPlan.coarse`). Off-net numbers belong to
-inferred circles like anyone else. An inferred circle's id is ``fam-<hex>``, ``hhd-<hex>``,
-``wrk-<hex>``, ``wpl-<hex>`` or ``soc-<hex>`` (its layer), a hash of its lowest member number (stable while
-that member stays; never the number itself).
+coarser, into *households* and *workplaces* (:func:`joined_levels`,
+:meth:`_LayerPlan.coarse`). Off-net numbers belong to inferred circles like anyone else. An
+inferred circle's id is ``fam-<hex>``, ``hhd-<hex>``, ``wrk-<hex>``, ``wpl-<hex>`` or
+``soc-<hex>`` (its layer), a hash of its lowest member number (stable while that member
+stays; never the number itself).
 
 :func:`circle_members` puts both together, one row per (circle, member), with each member's
 in-circle influence (its neighbours' dependence on it inside the circle), strongest in-circle
@@ -206,9 +207,8 @@ _TEST_LAYER = {"family": "family", "household": "family", "work": "work", "workp
 def circle_layer(circle_ids, kinds) -> np.ndarray:
     """The layer of each circle: ``family``, ``work`` or ``social`` for inferred circles (from
     the id prefix, :data:`LAYER_PREFIX`; households are ``family``, workplaces ``work``), else
-    the circle's kind
-    (declared ``family`` and ``vnet`` circles; ``social`` for an inferred id without a known
-    prefix).
+    the circle's kind (declared ``family`` and ``vnet`` circles; ``social`` for an inferred id
+    without a known prefix).
 
     >>> circle_layer(["wrk-1a", "wpl-1b", "soc-2b", "fam-3c", "hhd-3d", "vnet:V1", "family:F1"],
     ...              ["social", "social", "social", "family", "family", "vnet", "family"]).tolist()
