@@ -249,21 +249,25 @@ def joined_levels(graph: CallGraph, layer: str, keep: np.ndarray, cfg: CirclesCo
       ``social_min_days`` days that reaches a family-layer member (a household member whose
       calls are one-way or on two days lands among friends, not in the family layer);
     - ``workplace`` on the ``work`` layer (``cfg.work_coarse_resolution`` > 0): work circles
-      joined over the work ties.
+      joined over the work ties and every other working-hours tie of at least
+      ``workplace_min_days`` days (1: a colleague seen on one day, whom the layer's
+      ``social_min_days`` leaves out) that reaches a work-layer member.
     """
-    if layer == "family" and cfg.household_resolution > 0:
-        keep = np.asarray(keep, bool)
-        rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
-        in_family = np.zeros(graph.n_nodes, bool)
-        in_family[rows[keep]] = True
-        # only ties that reach a family-layer member: a household holds a family circle
-        evening = ((graph.entry["active_days"] >= cfg.social_min_days)
-                   & (graph.entry["evening_weekend_share"] >= cfg.family_evening_share)
-                   & (in_family[rows] | in_family[graph.indices]))
-        return [("household", keep | evening)]
-    if layer == "work" and cfg.work_coarse_resolution > 0:
-        return [("workplace", np.asarray(keep, bool))]
-    return []
+    keep = np.asarray(keep, bool)
+    household = layer == "family" and cfg.household_resolution > 0
+    workplace = layer == "work" and cfg.work_coarse_resolution > 0
+    if not (household or workplace):
+        return []
+    if workplace and cfg.workplace_min_days >= cfg.social_min_days:
+        return [("workplace", keep)]  # no ties beyond the layer's own
+    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    in_layer = np.zeros(graph.n_nodes, bool)
+    in_layer[rows[keep]] = True
+    reaches = in_layer[rows] | in_layer[graph.indices]  # a household / workplace holds a layer circle
+    evening = graph.entry["evening_weekend_share"] >= cfg.family_evening_share
+    if household:
+        return [("household", keep | ((graph.entry["active_days"] >= cfg.social_min_days) & evening & reaches))]
+    return [("workplace", keep | ((graph.entry["active_days"] >= cfg.workplace_min_days) & ~evening & reaches))]
 
 
 def layer_graph(graph: CallGraph, keep: np.ndarray) -> CallGraph:
@@ -469,14 +473,54 @@ class _LayerPlan:
             first = np.full(n_fine, self.nodes.size, np.int64)
             np.minimum.at(first, fine, np.arange(fine.size))
             start = unique_inverse(np.asarray(initial)[first])[1].reshape(-1)
-        joined, _ = leiden_edges(n_fine, pair // max(n_fine, 1), pair % max(n_fine, 1), w, resolution=resolution,
-                                 seed=cfg.seed, n_iterations=cfg.leiden_iterations, objective="CPM",
-                                 initial_membership=start, modularity=False,
-                                 node_weights=np.bincount(fine, minlength=n_fine))
+        joined = _join_with_leaves(n_fine, pair // max(n_fine, 1), pair % max(n_fine, 1), w,
+                                   np.bincount(fine, minlength=n_fine), resolution, cfg, start)
         membership = joined[fine]
         parts = np.bincount(joined, minlength=int(joined.max()) + 1 if joined.size else 0)
         plan = replace(self, min_size=min_size, max_size=max_size)
         return plan.circles(membership, parts >= 2)
+
+
+def _join_with_leaves(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, node_w: np.ndarray,
+                      resolution: float, cfg: CirclesConfig, start: np.ndarray | None) -> np.ndarray:
+    """CPM Leiden (``node_w`` as node weights) on the graph of communities, its *leaves* (a
+    lone member, weight 1, tied to one community only) placed afterwards: a leaf joins its
+    neighbour's community ``C`` when its tie outweighs the resolution times ``C``'s weight,
+    the CPM gain of that move, the only one open to it; else it stays alone.
+
+    Why: a coarse graph that takes in members left out of the layer (a colleague seen on one
+    day only) is mostly such leaves, and Leiden's time grows with its nodes; the leaves' own
+    weight on a community (1 each) is left out of the other moves' costs.
+    """
+    deg = np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
+    leaf = (node_w == 1) & (deg == 1)
+    one = leaf[u] != leaf[v]  # a leaf tied to another leaf (a pair apart) stays in the graph
+    leaf_end, other, tie = np.where(leaf[u], u, v)[one], np.where(leaf[u], v, u)[one], w[one]
+    drop = np.zeros(n, bool)
+    drop[leaf_end] = True
+    kept = np.flatnonzero(~drop)
+    local = np.full(n, -1, np.int64)
+    local[kept] = np.arange(kept.size)
+    e = ~(drop[u] | drop[v])
+    joined = np.empty(n, np.int64)
+    joined[kept], _ = leiden_edges(kept.size, local[u[e]], local[v[e]], w[e], resolution=resolution,
+                                   seed=cfg.seed, n_iterations=cfg.leiden_iterations, objective="CPM",
+                                   initial_membership=None if start is None else unique_inverse(start[kept])[1].reshape(-1),
+                                   modularity=False, node_weights=node_w[kept])
+    weight_of = np.bincount(joined[kept], weights=node_w[kept])
+    target = joined[other]
+    # leaves into one community, strongest tie first: the k-th (from 0) also pays for the k
+    # before it, so those that join are a prefix and each one's move gains given the others
+    order = np.lexsort((-tie, target))
+    first = np.ones(order.size, bool)
+    first[1:] = target[order][1:] != target[order][:-1]
+    start_of = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size) - start_of
+    stays = tie <= resolution * (weight_of[target] + rank)
+    alone = int(joined[kept].max()) + 1 if kept.size else 0
+    joined[leaf_end] = np.where(stays, alone + np.cumsum(stays) - 1, target)
+    return joined
 
 
 def _communities(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,

@@ -314,6 +314,15 @@ class CirclesConfig:
     flagged circles on one (77.6 % / 71.7 % without); the coarse resolution alone, without
     the teams, found 63.0 % at 76.3 % (500k). The partition is always CPM (resolution in
     tie-strength units, like the work layer's default). Only with ``split_social_by_hours``.
+    The join also takes the working-hours ties of ``workplace_min_days`` (default 1) or more
+    active days that reach a work-layer member: a colleague seen on one day only, whom
+    ``social_min_days`` keeps out of the teams (one-off calls would blur them), still counts
+    towards a workplace; a member tied to one community only is placed after Leiden, where the
+    CPM gains (:func:`socialgraph.circles._join_with_leaves`), which halves the join's time.
+    With them the test found 69.6 % / 69.4 % of the campaigns (500k / 1M) at 76.9 % / 72.8 %
+    precision instead of 68.1 % / 67.8 % at 75.7 % / 72.7 %; workplaces without a V-net 63.2 %
+    / 65.4 % instead of 57.9 % / 60.8 %. ``workplace_min_days`` at ``social_min_days`` or above
+    joins over the work layer's own ties only.
 
     With the ``CPM`` objective the resolution is in tie-strength units: a circle's members are
     tied to each other with an average strength above it (a density a marketer can read);
@@ -345,6 +354,7 @@ class CirclesConfig:
     social_max_size: int = 300
     split_social_by_hours: bool = True
     work_coarse_resolution: float = 0.03
+    workplace_min_days: int = 1
     household_resolution: float = 0.0
     leiden_iterations: int = 2
     leiden_batch_edges: int = 131_072
@@ -358,6 +368,7 @@ class CirclesConfig:
                 raise ValueError(f"circles.{name} must be 'CPM' or 'modularity', got {getattr(self, name)!r}")
         for name in ("family_resolution", "social_resolution"):
             _check_range("circles", name, getattr(self, name), 1e-9, None)
+        _check_range("circles", "workplace_min_days", self.workplace_min_days, 1, None, integer=True)
         _check_range("circles", "work_coarse_resolution", self.work_coarse_resolution, 0.0, None)
         _check_range("circles", "household_resolution", self.household_resolution, 0.0, None)
         if not isinstance(self.split_social_by_hours, bool):

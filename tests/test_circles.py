@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import re
 
 import numpy as np
@@ -346,6 +347,84 @@ def test_a_workplace_circle_joins_the_teams_the_work_layer_cut_it_into():
     assert not inferred_circles(_teams(3, cross=2)[0], cfg)[0]["circle_id"].str.startswith("wpl-").any()
     off, info_off = inferred_circles(graph, CirclesConfig(social_resolution=0.5, work_coarse_resolution=0))
     assert "workplace" not in info_off and not off["circle_id"].str.startswith("wpl-").any()
+
+
+def test_a_colleague_seen_on_one_day_joins_the_workplace_not_a_team():
+    """X called one member of team 0 on one working day: too little for the work layer (2 days),
+    so X is in no team. The workplace join takes working-hours ties of one day: X is a leaf of
+    its graph and joins the workplace (teams 0 and 1, weight 10) when the tie gains more than
+    it costs, 1.5 > 0.1 x 10; a tie of 0.5 does not; ``workplace_min_days: 2`` leaves X out."""
+    base, teams = _teams(3, cross=3)
+    x = "13910000099"
+    cfg = CirclesConfig(social_resolution=0.5, work_coarse_resolution=0.1)
+
+    def with_x(weight, days=1, evening=0.1):
+        a, b = base.keys[np.repeat(np.arange(base.n_nodes), np.diff(base.indptr))], base.keys[base.indices]
+        half = a < b
+        xk = number_keys(pa.array([x]))
+        ta, tb = np.append(a[half], xk), np.append(b[half], min(teams[0]))
+        n = ta.size
+        graph = build_call_graph(
+            ta, tb, np.append(base.weights[half], weight), on_net_keys=np.union1d(ta, tb),
+            events_ab=np.ones(n, np.int64), events_ba=np.zeros(n, np.int64),
+            tie_arrays={"active_days": np.append(np.full(n - 1, 5), days),
+                        "evening_weekend_share": np.append(np.full(n - 1, 0.1), evening)})
+        return graph, int(xk[0])
+
+    graph, xk = with_x(1.5)
+    rows, info = inferred_circles(graph, cfg)
+    circles = {cid: set(g) for cid, g in rows.groupby("circle_id")["key"]}
+    assert [m for c, m in circles.items() if c.startswith("wpl-")] == [teams[0] | teams[1] | {xk}]
+    assert not any(xk in m for c, m in circles.items() if c.startswith("wrk-"))  # one day: in no team
+    assert sorted((m for c, m in circles.items() if c.startswith("wrk-")), key=min) == sorted(teams, key=min)
+    for g, cfg_ in ((with_x(0.5)[0], cfg), (graph, replace(cfg, workplace_min_days=2)),
+                    (with_x(1.5, evening=0.9)[0], cfg)):  # weak tie; 1-day ties off; an evening call
+        rows = inferred_circles(g, cfg_)[0]
+        assert [set(m) for c, m in rows.groupby("circle_id")["key"] if c.startswith("wpl-")] == [teams[0] | teams[1]]
+
+
+def _cpm_weighted(src, dst, w, node_w, membership, resolution):
+    """CPM with node weights, from scratch: ties inside communities minus resolution x W^2 / 2."""
+    inside = sum(x for u, v, x in zip(src, dst, w) if membership[u] == membership[v])
+    weight = np.bincount(membership, weights=node_w)
+    return inside - resolution * float((weight ** 2).sum()) / 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_leaves_are_placed_where_cpm_gains(seed):
+    """On random graphs of communities (node weights 2-6) with leaves (weight 1, one tie) hung
+    on them, half on one node: the non-leaves are Leiden's partition of the graph without the leaves, and no
+    single leaf can raise the CPM, from scratch, by moving (to its neighbour's community or
+    alone): the placement is a local optimum for every leaf."""
+    from socialgraph.circles import _join_with_leaves, leiden_edges
+
+    rng = np.random.default_rng(seed)
+    n_core = int(rng.integers(20, 60))
+    ij = np.unique(np.sort(rng.integers(0, n_core, (3 * n_core, 2)), axis=1), axis=0)
+    ij = ij[ij[:, 0] != ij[:, 1]]
+    n_leaf = int(rng.integers(10, 40))
+    hang = np.where(rng.random(n_leaf) < 0.5, 0, rng.integers(0, n_core, n_leaf))  # many on one node
+    u = np.concatenate([ij[:, 0], n_core + np.arange(n_leaf)])
+    v = np.concatenate([ij[:, 1], hang])
+    w = np.concatenate([rng.gamma(2.0, 1.0, ij.shape[0]), rng.gamma(2.0, 1.5, n_leaf)])
+    node_w = np.concatenate([rng.integers(2, 7, n_core), np.ones(n_leaf, np.int64)])
+    res, cfg = 0.15, CirclesConfig()
+    joined = _join_with_leaves(n_core + n_leaf, u, v, w, node_w, res, cfg, None)
+    core = ij.shape[0]
+    alone_core, _ = leiden_edges(n_core, ij[:, 0], ij[:, 1], w[:core], resolution=res, seed=cfg.seed,
+                                 n_iterations=cfg.leiden_iterations, objective="CPM", modularity=False,
+                                 node_weights=node_w[:n_core])
+    assert (pd.crosstab(joined[:n_core], alone_core) > 0).sum(axis=1).max() == 1  # same partition
+    assert (pd.crosstab(alone_core, joined[:n_core]) > 0).sum(axis=1).max() == 1
+    q = _cpm_weighted(u, v, w, node_w, joined, res)
+    joined_somewhere = 0
+    for k in range(n_leaf):
+        leaf, nbr = n_core + k, hang[k]
+        joined_somewhere += joined[leaf] == joined[nbr]
+        moved = joined.copy()
+        moved[leaf] = joined.max() + 1 if joined[leaf] == joined[nbr] else joined[nbr]
+        assert _cpm_weighted(u, v, w, node_w, moved, res) <= q + 1e-9
+    assert 0 < joined_somewhere < n_leaf  # both outcomes occur on these graphs
 
 
 def test_a_household_circle_joins_a_family_circle_and_a_member_whose_calls_are_one_way():

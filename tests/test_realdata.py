@@ -295,9 +295,11 @@ def test_circle_members_are_facebook_friends_far_more_often_than_chance(ties):
     in_circle = np.mean([p in friends for p in pairs])
     print(f"\nCNS circles: {info}; {len(pairs)} co-member pairs, {in_circle:.3f} Facebook friends vs "
           f"{base:.4f} of all participant pairs")
-    # Measured: 177 circles (113 family, 45 work-hours, 3 workplaces joining work circles, 16
-    # evening social); 782 co-member pairs of participants, 59.7 % of them Facebook friends
-    # against 2.0 % of all participant pairs (without the workplaces: 732 pairs, 63.0 %).
+    # Measured: 204 circles (113 family, 45 work-hours, 30 workplaces joining work circles and
+    # one-day contacts, 16 evening social); 1,447 co-member pairs of participants, 41.5 % of
+    # them Facebook friends against 2.0 % of all participant pairs (the workplaces' 1,062
+    # pairs: 30.0 %; without them: 732 pairs, 63.0 %; one-day ties left out of the join: 3
+    # workplaces, 172 pairs, 34.3 %).
     assert len(pairs) >= 30
     assert in_circle > 10 * base
 
