@@ -129,7 +129,7 @@ def leiden_communities(graph: CallGraph, *, resolution: float = 1.0, seed: int =
     >>> len(set(m[:3])), len(set(m[3:])), bool(m[0] != m[3]), round(q, 3)
     (1, 1, True, 0.497)
     """
-    src = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    src = _entry_rows(graph)
     keep = src < graph.indices
     return leiden_edges(graph.n_nodes, src[keep], graph.indices[keep], graph.weights[keep],
                         resolution=resolution, seed=seed, n_iterations=n_iterations,
@@ -260,7 +260,7 @@ def joined_levels(graph: CallGraph, layer: str, keep: np.ndarray, cfg: CirclesCo
         return []
     if workplace and cfg.workplace_min_days >= cfg.social_min_days:
         return [("workplace", keep)]  # no ties beyond the layer's own
-    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    rows = _entry_rows(graph)
     in_layer = np.zeros(graph.n_nodes, bool)
     in_layer[rows[keep]] = True
     reaches = in_layer[rows] | in_layer[graph.indices]  # a household / workplace holds a layer circle
@@ -275,12 +275,19 @@ def layer_graph(graph: CallGraph, keep: np.ndarray) -> CallGraph:
     keep = np.asarray(keep, bool)
     if keep.shape != graph.indices.shape:
         raise ValueError("layer_graph: keep must have one value per CSR entry")
-    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    rows = _entry_rows(graph)
     indptr = np.zeros(graph.n_nodes + 1, np.int64)
     np.cumsum(np.bincount(rows[keep], minlength=graph.n_nodes), out=indptr[1:])
     return replace(graph, indptr=indptr, indices=graph.indices[keep], weights=graph.weights[keep],
                    received=graph.received[keep], sent=graph.sent[keep],
                    entry={k: v[keep] for k, v in graph.entry.items()})
+
+
+def _entry_rows(graph: CallGraph) -> np.ndarray:
+    """The row (node) of every CSR entry, int32 where the node ids fit (half the memory: at
+    100M CDR rows there are ~60M entries, and the circles stage holds the client's peak)."""
+    dtype = np.int32 if graph.n_nodes < 2**31 else np.int64
+    return np.repeat(np.arange(graph.n_nodes, dtype=dtype), np.diff(graph.indptr))
 
 
 def _hash_ids(prefix: str, keys: np.ndarray) -> np.ndarray:
@@ -363,7 +370,7 @@ def serial_map(fn, tasks: list[tuple], costs: list[float]) -> list:
 def _layer_ties(graph: CallGraph, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A layer's nodes (graph ids of the nodes with a tie in it) and its ties, each once, as
     positions among those nodes: ``(nodes, src, dst, weight)``."""
-    rows = np.repeat(np.arange(graph.n_nodes), np.diff(graph.indptr))
+    rows = _entry_rows(graph)
     once = keep & (rows < graph.indices)
     has_tie = np.zeros(graph.n_nodes, bool)
     has_tie[rows[once]] = True
@@ -483,31 +490,50 @@ class _LayerPlan:
 
 def _join_with_leaves(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, node_w: np.ndarray,
                       resolution: float, cfg: CirclesConfig, start: np.ndarray | None) -> np.ndarray:
-    """CPM Leiden (``node_w`` as node weights) on the graph of communities, its *leaves* (a
-    lone member, weight 1, tied to one community only) placed afterwards: a leaf joins its
-    neighbour's community ``C`` when its tie outweighs the resolution times ``C``'s weight,
-    the CPM gain of that move, the only one open to it; else it stays alone.
+    """CPM Leiden (``node_w`` as node weights) on the graph of communities (each edge once),
+    cut first into the parts it can be solved in apart, its *leaves* placed afterwards.
 
-    Why: a coarse graph that takes in members left out of the layer (a colleague seen on one
-    day only) is mostly such leaves, and Leiden's time grows with its nodes; the leaves' own
-    weight on a community (1 each) is left out of the other moves' costs.
+    - **Parts.** A tie gains only if ``w_ij > resolution * n_i * n_j`` (*positive*); a
+      community's CPM over its nodes alone is the sum of ``w_ij - resolution * n_i * n_j`` over
+      its pairs. Split any community along the components of the positive ties: the pairs cut
+      apart are all not positive, so the CPM does not fall. Some optimal partition therefore
+      lies within those components, and Leiden runs on them with the ties between them left
+      out, the nodes alone in theirs left alone. At the household resolution (1.0) a friend's
+      tie between two families is rarely positive, so the joined graph, one giant component,
+      falls apart into families and their close contacts.
+    - **Leaves.** A lone member (weight 1) tied to one community only can join that
+      community ``C`` or stay alone: it joins when its tie outweighs the resolution times
+      ``C``'s weight, the CPM gain of the move (leaves are left out of Leiden's graph, and
+      their own weight out of the other moves' costs). The members the workplace join takes
+      in from outside the work layer are mostly such leaves.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     deg = np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
     leaf = (node_w == 1) & (deg == 1)
     one = leaf[u] != leaf[v]  # a leaf tied to another leaf (a pair apart) stays in the graph
     leaf_end, other, tie = np.where(leaf[u], u, v)[one], np.where(leaf[u], v, u)[one], w[one]
     drop = np.zeros(n, bool)
     drop[leaf_end] = True
-    kept = np.flatnonzero(~drop)
+    e = ~(drop[u] | drop[v])
+    positive = e & (w > resolution * node_w[u].astype(np.float64) * node_w[v])
+    _, part = connected_components(coo_matrix((np.ones(int(positive.sum())), (u[positive], v[positive])),
+                                              shape=(n, n)), directed=False)
+    e &= part[u] == part[v]
+    in_part = np.bincount(part, minlength=n)[part] > 1
+    kept = np.flatnonzero(in_part & ~drop)
     local = np.full(n, -1, np.int64)
     local[kept] = np.arange(kept.size)
-    e = ~(drop[u] | drop[v])
-    joined = np.empty(n, np.int64)
+    joined = np.full(n, -1, np.int64)
     joined[kept], _ = leiden_edges(kept.size, local[u[e]], local[v[e]], w[e], resolution=resolution,
                                    seed=cfg.seed, n_iterations=cfg.leiden_iterations, objective="CPM",
                                    initial_membership=None if start is None else unique_inverse(start[kept])[1].reshape(-1),
                                    modularity=False, node_weights=node_w[kept])
-    weight_of = np.bincount(joined[kept], weights=node_w[kept])
+    lone = np.flatnonzero(~in_part & ~drop)  # alone in their part: communities of their own
+    joined[lone] = (int(joined[kept].max()) + 1 if kept.size else 0) + np.arange(lone.size)
+    placed = joined >= 0
+    weight_of = np.bincount(joined[placed], weights=node_w[placed])
     target = joined[other]
     # leaves into one community, strongest tie first: the k-th (from 0) also pays for the k
     # before it, so those that join are a prefix and each one's move gains given the others
@@ -518,7 +544,7 @@ def _join_with_leaves(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, node_
     rank = np.empty(order.size, np.int64)
     rank[order] = np.arange(order.size) - start_of
     stays = tie <= resolution * (weight_of[target] + rank)
-    alone = int(joined[kept].max()) + 1 if kept.size else 0
+    alone = int(joined.max()) + 1 if n else 0
     joined[leaf_end] = np.where(stays, alone + np.cumsum(stays) - 1, target)
     return joined
 
@@ -569,11 +595,14 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         plans.append((layer, kind, prefix, keep, _layer_plan(graph, keep, objective, resolution, lo, hi, cfg, initial)))
     tasks = [t for *_, plan in plans for t in plan.tasks]
     results = map_tasks(_leiden_batch, tasks, [c for *_, plan in plans for c in plan.costs])
+    del tasks
     found = []  # (layer, kind, prefix, keep, plan, (node, label, modularity))
     seconds = {}  # of the joined levels, run here after the layers' batches
     for layer, kind, prefix, keep, plan in plans:
-        fine = plan.membership(results[:len(plan.tasks)])
-        results = results[len(plan.tasks):]
+        n_tasks = len(plan.costs)
+        plan.tasks.clear()  # the batches' copies of the layer's ties: done with before the joins
+        fine = plan.membership(results[:n_tasks])
+        results = results[n_tasks:]
         found.append((layer, kind, prefix, keep, plan, plan.circles(fine)))
         for level, mask in joined_levels(graph, layer, keep, cfg):
             # households / workplaces: the layer's circles joined again, coarser (warm start:
@@ -614,7 +643,7 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         nodes.append(np.asarray(node, np.int64))
         info[layer] = {"circles": int(uniq.size), "members": int(keys.size), "modularity": round(q, 4),
                       "layer_ties": int(keep.sum() // 2),
-                      "leiden_batches": 1 if layer in seconds else len(plan.tasks)}
+                      "leiden_batches": 1 if layer in seconds else len(plan.costs)}
         if layer in seconds:
             info[layer]["seconds"] = seconds[layer]
     return np.concatenate(names), np.concatenate(circle), np.concatenate(kinds), np.concatenate(nodes), info

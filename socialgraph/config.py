@@ -289,18 +289,19 @@ class CirclesConfig:
       and 59.2 % of the planted competitor campaigns (500k, 1M subscribers) instead of 49.7 %
       and 52.6 %, at the same precision (0.725, 0.701).
 
-    **Households** (``household_resolution``, 0 = off, the default; 1.0 = the family
-    resolution turns them on): the family circles are joined the same way over the family
-    ties and every other evening/weekend tie of ``social_min_days`` or more that reaches a
-    family-layer member, into ``household`` circles (ids ``hhd-``, kind ``family``, 2 to
-    ``family_max_size`` members, at least two parts). A household member who calls one way,
-    or on two days only, is not in the family layer (its ties are not reciprocal family
-    ties) but comes back here. On the synthetic operators (with workplaces) it found 70.2 % /
-    69.3 % of the campaigns (500k / 1M) at 75.2 % / 72.7 % precision, 2.1 and 1.5 points more
-    at 0.5 and 0.0 less. Off by default for its cost: the joined graph is nearly the whole
-    evening graph, and its Leiden run in the client took 9.4 s / 14.4 s at 500k / 1M
-    subscribers (the workplaces 1.2 s / 2.1 s), over 100 s at 100M CDR rows, which would
-    break the 10-minute budget of ``benchmarks/scale.py``.
+    **Households** (``household_resolution``, default 1.0, the family resolution; 0 = off):
+    the family circles are joined the same way over the family ties and every other
+    evening/weekend tie of ``social_min_days`` or more that reaches a family-layer member, into
+    ``household`` circles (ids ``hhd-``, kind ``family``, 2 to ``family_max_size`` members, at
+    least two parts). A household member who calls one way, or on two days only, is not in
+    the family layer (its ties are not reciprocal family ties) but comes back here. On the
+    synthetic operators (with today's workplaces) it found 70.9 % / 71.1 % of the campaigns
+    (500k / 1M) at 77.5 % / 73.0 % precision, against 69.4 % / 69.4 % at 77.9 % / 72.8 % without;
+    households without a family plan 71.3 % / 63.4 % against 66.7 % / 57.4 %. It was off by
+    default while its Leiden ran on the whole joined graph, one giant component (9.4 s / 14.4 s
+    at 500k / 1M). The join now cuts that graph along the ties that cannot gain at this
+    resolution (:func:`socialgraph.circles._join_with_leaves`: exact for CPM), and a friend's
+    tie between two families rarely can: 0.4 s / 1.1 s.
 
     **Workplaces** (``work_coarse_resolution``, 0 = off): the work layer is partitioned a second
     time, coarser: its circles become the nodes of a graph (their sizes as node weights, the
@@ -355,7 +356,7 @@ class CirclesConfig:
     split_social_by_hours: bool = True
     work_coarse_resolution: float = 0.03
     workplace_min_days: int = 1
-    household_resolution: float = 0.0
+    household_resolution: float = 1.0
     leiden_iterations: int = 2
     leiden_batch_edges: int = 131_072
     declared_jaccard: float = 0.5

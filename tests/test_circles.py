@@ -390,32 +390,34 @@ def _cpm_weighted(src, dst, w, node_w, membership, resolution):
     return inside - resolution * float((weight ** 2).sum()) / 2
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_leaves_are_placed_where_cpm_gains(seed):
-    """On random graphs of communities (node weights 2-6) with leaves (weight 1, one tie) hung
-    on them, half on one node: the non-leaves are Leiden's partition of the graph without the leaves, and no
-    single leaf can raise the CPM, from scratch, by moving (to its neighbour's community or
-    alone): the placement is a local optimum for every leaf."""
-    from socialgraph.circles import _join_with_leaves, leiden_edges
-
-    rng = np.random.default_rng(seed)
-    n_core = int(rng.integers(20, 60))
+def _random_join_graph(rng, n_core, n_leaf, core_w=(2, 7), tie_scale=1.0):
+    """A random graph of communities (node weights ``core_w``) with leaves (weight 1, one tie)
+    hung on them, half on node 0: (n, u, v, w, node weights, leaf's neighbour)."""
     ij = np.unique(np.sort(rng.integers(0, n_core, (3 * n_core, 2)), axis=1), axis=0)
     ij = ij[ij[:, 0] != ij[:, 1]]
-    n_leaf = int(rng.integers(10, 40))
-    hang = np.where(rng.random(n_leaf) < 0.5, 0, rng.integers(0, n_core, n_leaf))  # many on one node
+    hang = np.where(rng.random(n_leaf) < 0.5, 0, rng.integers(0, n_core, n_leaf))
     u = np.concatenate([ij[:, 0], n_core + np.arange(n_leaf)])
     v = np.concatenate([ij[:, 1], hang])
-    w = np.concatenate([rng.gamma(2.0, 1.0, ij.shape[0]), rng.gamma(2.0, 1.5, n_leaf)])
-    node_w = np.concatenate([rng.integers(2, 7, n_core), np.ones(n_leaf, np.int64)])
+    w = np.concatenate([rng.gamma(2.0, tie_scale, ij.shape[0]), rng.gamma(2.0, 1.5, n_leaf)])
+    node_w = np.concatenate([rng.integers(*core_w, n_core), np.ones(n_leaf, np.int64)])
+    return n_core + n_leaf, u, v, w, node_w, hang
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_leaves_are_placed_where_cpm_gains_and_no_community_crosses_a_non_gaining_cut(seed):
+    """On random graphs of communities with leaves hung on them: no single leaf can raise the
+    CPM, from scratch, by moving (to its neighbour's community or alone): the placement is a
+    local optimum for every leaf; and no community holds two nodes that only ties which do
+    not gain (``w <= resolution * n_i * n_j``) connect (networkx's components)."""
+    import networkx as nx
+
+    from socialgraph.circles import _join_with_leaves
+
+    rng = np.random.default_rng(seed)
+    n_core, n_leaf = int(rng.integers(20, 60)), int(rng.integers(10, 40))
+    n, u, v, w, node_w, hang = _random_join_graph(rng, n_core, n_leaf)
     res, cfg = 0.15, CirclesConfig()
-    joined = _join_with_leaves(n_core + n_leaf, u, v, w, node_w, res, cfg, None)
-    core = ij.shape[0]
-    alone_core, _ = leiden_edges(n_core, ij[:, 0], ij[:, 1], w[:core], resolution=res, seed=cfg.seed,
-                                 n_iterations=cfg.leiden_iterations, objective="CPM", modularity=False,
-                                 node_weights=node_w[:n_core])
-    assert (pd.crosstab(joined[:n_core], alone_core) > 0).sum(axis=1).max() == 1  # same partition
-    assert (pd.crosstab(alone_core, joined[:n_core]) > 0).sum(axis=1).max() == 1
+    joined = _join_with_leaves(n, u, v, w, node_w, res, cfg, None)
     q = _cpm_weighted(u, v, w, node_w, joined, res)
     joined_somewhere = 0
     for k in range(n_leaf):
@@ -425,6 +427,50 @@ def test_leaves_are_placed_where_cpm_gains(seed):
         moved[leaf] = joined.max() + 1 if joined[leaf] == joined[nbr] else joined[nbr]
         assert _cpm_weighted(u, v, w, node_w, moved, res) <= q + 1e-9
     assert 0 < joined_somewhere < n_leaf  # both outcomes occur on these graphs
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from((a, b) for a, b, x in zip(u, v, w) if x > res * node_w[a] * node_w[b])
+    part = {node: i for i, comp in enumerate(nx.connected_components(g)) for node in comp}
+    assert pd.Series([part[i] for i in range(n)]).groupby(joined).nunique().max() == 1
+    assert len(set(part.values())) > 1  # the cut does cut these graphs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cutting_a_partition_along_non_gaining_ties_never_lowers_its_cpm(seed):
+    """Why the join may run Leiden on the parts apart: for any partition, splitting each
+    community along the components of its gaining ties (``w > resolution * n_i * n_j``)
+    gives a CPM at least as high (from scratch), so some best partition lies within the parts.
+    Partitions: Leiden's (several seeds) and random ones. A stricter rule (``w > 2 *
+    resolution * n_i * n_j``) cuts ties that do gain, and lowers good partitions' CPM."""
+    import networkx as nx
+
+    from socialgraph.circles import leiden_edges
+
+    rng = np.random.default_rng(200 + seed)
+    n, u, v, w, node_w, _ = _random_join_graph(rng, 30, 0, core_w=(1, 6), tie_scale=2.0)
+    res = 0.5
+
+    def cut(labels, gains):
+        g = nx.Graph()
+        g.add_nodes_from(range(n))
+        g.add_edges_from((a, b) for a, b, x, ok in zip(u, v, w, gains) if ok and labels[a] == labels[b])
+        out = np.empty(n, np.int64)
+        for i, comp in enumerate(nx.connected_components(g)):
+            out[list(comp)] = i
+        return out
+
+    gaining = w > res * node_w[u] * node_w[v]
+    wrong = w > 2 * res * node_w[u] * node_w[v]
+    rose, fell_wrong = 0, 0
+    partitions = [leiden_edges(n, u, v, w, resolution=res, seed=s, objective="CPM", modularity=False,
+                               node_weights=node_w)[0] for s in range(10)]
+    for labels in partitions + [rng.integers(0, 4, n) for _ in range(10)]:
+        q = _cpm_weighted(u, v, w, node_w, labels, res)
+        q_cut = _cpm_weighted(u, v, w, node_w, cut(labels, gaining), res)
+        assert q_cut >= q - 1e-9
+        rose += q_cut > q + 1e-9
+        fell_wrong += _cpm_weighted(u, v, w, node_w, cut(labels, wrong), res) < q - 1e-9
+    assert rose > 0 and fell_wrong > 0
 
 
 def test_a_household_circle_joins_a_family_circle_and_a_member_whose_calls_are_one_way():
@@ -432,7 +478,7 @@ def test_a_household_circle_joins_a_family_circle_and_a_member_whose_calls_are_o
     both, one way, on two days each: not family ties, so C is not in the family circle. The
     household level (CPM at 1.0 over all evening ties) joins C: ties 1.5 + 1.5 gain more than
     the 1.0 x 2 x 1 they cost. D, a friend with one such tie to A, gains 1.5 < 1.0 x 3: not.
-    (Households are off by default: see CirclesConfig.)"""
+    (Households are on by default; ``household_resolution: 0`` turns them off.)"""
     a, b, c, d = (f"1391000000{k}" for k in range(4))
     ties = [(a, b, 3.0, 1, 6), (a, c, 1.5, 0, 2), (b, c, 1.5, 0, 2), (a, d, 1.5, 0, 2)]
     ta, tb = number_keys(pa.array([t[0] for t in ties])), number_keys(pa.array([t[1] for t in ties]))
@@ -441,13 +487,13 @@ def test_a_household_circle_joins_a_family_circle_and_a_member_whose_calls_are_o
         events_ab=np.full(len(ties), 4, np.int64), events_ba=np.array([4 * t[3] for t in ties], np.int64),
         tie_arrays={"active_days": np.array([t[4] for t in ties]), "evening_weekend_share": np.full(len(ties), 0.9)})
     key = {n: int(number_keys(pa.array([n]))[0]) for n in (a, b, c, d)}
-    rows, info = inferred_circles(graph, CirclesConfig(household_resolution=1.0))
+    rows, info = inferred_circles(graph)
     circles = {cid: set(g) for cid, g in rows.groupby("circle_id")["key"]}
     assert [m for cid, m in circles.items() if cid.startswith("fam-")] == [{key[a], key[b]}]
     assert [m for cid, m in circles.items() if cid.startswith("hhd-")] == [{key[a], key[b], key[c]}]
     assert set(rows.loc[rows["circle_id"].str.startswith("hhd-"), "kind"]) == {"family"}
     assert info["household"]["circles"] == 1
-    off, info_off = inferred_circles(graph)  # off by default (its cost; see CirclesConfig)
+    off, info_off = inferred_circles(graph, CirclesConfig(household_resolution=0))
     assert "household" not in info_off and not off["circle_id"].str.startswith("hhd-").any()
 
 
