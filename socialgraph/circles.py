@@ -263,7 +263,10 @@ def joined_levels(graph: CallGraph, layer: str, keep: np.ndarray, cfg: CirclesCo
     rows = _entry_rows(graph)
     in_layer = np.zeros(graph.n_nodes, bool)
     in_layer[rows[keep]] = True
-    reaches = in_layer[rows] | in_layer[graph.indices]  # a household / workplace holds a layer circle
+    # a household / workplace holds a layer circle; a number in touch with more than
+    # ``join_max_contacts`` others (a call centre, a telemarketer) comes in through no extra tie
+    few = np.diff(graph.indptr) <= cfg.join_max_contacts
+    reaches = (in_layer[rows] | in_layer[graph.indices]) & few[rows] & few[graph.indices]
     evening = graph.entry["evening_weekend_share"] >= cfg.family_evening_share
     if household:
         return [("household", keep | ((graph.entry["active_days"] >= cfg.social_min_days) & evening & reaches))]

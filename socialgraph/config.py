@@ -323,7 +323,9 @@ class CirclesConfig:
     With them the test found 69.6 % / 69.4 % of the campaigns (500k / 1M) at 76.9 % / 72.8 %
     precision instead of 68.1 % / 67.8 % at 75.7 % / 72.7 %; workplaces without a V-net 63.2 %
     / 65.4 % instead of 57.9 % / 60.8 %. ``workplace_min_days`` at ``social_min_days`` or above
-    joins over the work layer's own ties only.
+    joins over the work layer's own ties only. Neither join takes an extra tie of a number in
+    touch with more than ``join_max_contacts`` (200, the service-hub threshold of ``ties``)
+    others: a telemarketer who called 5,000 subscribers once each is nobody's colleague.
 
     With the ``CPM`` objective the resolution is in tie-strength units: a circle's members are
     tied to each other with an average strength above it (a density a marketer can read);
@@ -356,6 +358,7 @@ class CirclesConfig:
     split_social_by_hours: bool = True
     work_coarse_resolution: float = 0.03
     workplace_min_days: int = 1
+    join_max_contacts: int = 200
     household_resolution: float = 1.0
     leiden_iterations: int = 2
     leiden_batch_edges: int = 131_072
@@ -370,6 +373,7 @@ class CirclesConfig:
         for name in ("family_resolution", "social_resolution"):
             _check_range("circles", name, getattr(self, name), 1e-9, None)
         _check_range("circles", "workplace_min_days", self.workplace_min_days, 1, None, integer=True)
+        _check_range("circles", "join_max_contacts", self.join_max_contacts, 1, None, integer=True)
         _check_range("circles", "work_coarse_resolution", self.work_coarse_resolution, 0.0, None)
         _check_range("circles", "household_resolution", self.household_resolution, 0.0, None)
         if not isinstance(self.split_social_by_hours, bool):

@@ -353,22 +353,26 @@ def test_a_colleague_seen_on_one_day_joins_the_workplace_not_a_team():
     """X called one member of team 0 on one working day: too little for the work layer (2 days),
     so X is in no team. The workplace join takes working-hours ties of one day: X is a leaf of
     its graph and joins the workplace (teams 0 and 1, weight 10) when the tie gains more than
-    it costs, 1.5 > 0.1 x 10; a tie of 0.5 does not; ``workplace_min_days: 2`` leaves X out."""
+    it costs, 1.5 > 0.1 x 10; a tie of 0.5 does not; ``workplace_min_days: 2`` leaves X out, and
+    so does X being in touch with more than ``join_max_contacts`` numbers."""
     base, teams = _teams(3, cross=3)
     x = "13910000099"
     cfg = CirclesConfig(social_resolution=0.5, work_coarse_resolution=0.1)
 
-    def with_x(weight, days=1, evening=0.1):
+    def with_x(weight, days=1, evening=0.1, strangers=0):
+        """X's tie to a member of team 0, and one-day ties to ``strangers`` numbers in no layer."""
         a, b = base.keys[np.repeat(np.arange(base.n_nodes), np.diff(base.indptr))], base.keys[base.indices]
         half = a < b
         xk = number_keys(pa.array([x]))
-        ta, tb = np.append(a[half], xk), np.append(b[half], min(teams[0]))
-        n = ta.size
+        others = number_keys(pa.array([f"1392{i:07d}" for i in range(strangers)]))
+        ta = np.concatenate([a[half], xk, np.repeat(xk, strangers)])
+        tb = np.concatenate([b[half], [min(teams[0])], others])
+        n, k = ta.size, 1 + strangers
         graph = build_call_graph(
-            ta, tb, np.append(base.weights[half], weight), on_net_keys=np.union1d(ta, tb),
-            events_ab=np.ones(n, np.int64), events_ba=np.zeros(n, np.int64),
-            tie_arrays={"active_days": np.append(np.full(n - 1, 5), days),
-                        "evening_weekend_share": np.append(np.full(n - 1, 0.1), evening)})
+            ta, tb, np.concatenate([base.weights[half], [weight], np.full(strangers, 0.5)]),
+            on_net_keys=np.union1d(ta, tb), events_ab=np.ones(n, np.int64), events_ba=np.zeros(n, np.int64),
+            tie_arrays={"active_days": np.append(np.full(n - k, 5), np.append(days, np.ones(strangers, np.int64))),
+                        "evening_weekend_share": np.append(np.full(n - k, 0.1), np.append(evening, np.full(strangers, 0.1)))})
         return graph, int(xk[0])
 
     graph, xk = with_x(1.5)
@@ -377,10 +381,14 @@ def test_a_colleague_seen_on_one_day_joins_the_workplace_not_a_team():
     assert [m for c, m in circles.items() if c.startswith("wpl-")] == [teams[0] | teams[1] | {xk}]
     assert not any(xk in m for c, m in circles.items() if c.startswith("wrk-"))  # one day: in no team
     assert sorted((m for c, m in circles.items() if c.startswith("wrk-")), key=min) == sorted(teams, key=min)
+    # weak tie; one-day ties off; an evening call; X in touch with 201 numbers (a telemarketer)
     for g, cfg_ in ((with_x(0.5)[0], cfg), (graph, replace(cfg, workplace_min_days=2)),
-                    (with_x(1.5, evening=0.9)[0], cfg)):  # weak tie; 1-day ties off; an evening call
+                    (with_x(1.5, evening=0.9)[0], cfg), (with_x(1.5, strangers=200)[0], cfg)):
         rows = inferred_circles(g, cfg_)[0]
         assert [set(m) for c, m in rows.groupby("circle_id")["key"] if c.startswith("wpl-")] == [teams[0] | teams[1]]
+    # ... who does join with the cap above their contacts
+    rows = inferred_circles(with_x(1.5, strangers=200)[0], replace(cfg, join_max_contacts=201))[0]
+    assert [set(m) for c, m in rows.groupby("circle_id")["key"] if c.startswith("wpl-")] == [teams[0] | teams[1] | {xk}]
 
 
 def _cpm_weighted(src, dst, w, node_w, membership, resolution):
