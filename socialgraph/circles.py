@@ -204,20 +204,31 @@ LAYER_PREFIX = {"family": "fam", "household": "hhd", "work": "wrk", "workplace":
 _TEST_LAYER = {"family": "family", "household": "family", "work": "work", "workplace": "work", "social": "social"}
 
 
+def circle_level(circle_ids, kinds) -> np.ndarray:
+    """The level each circle was found at: ``family``, ``household``, ``work``, ``workplace``
+    or ``social`` for inferred circles (from the id prefix, :data:`LAYER_PREFIX`), else the
+    circle's kind (declared ``family`` and ``vnet`` circles; an inferred id without a known
+    prefix).
+
+    >>> circle_level(["wpl-1b", "hhd-3d", "vnet:V1"], ["social", "family", "vnet"]).tolist()
+    ['workplace', 'household', 'vnet']
+    """
+    ids = pd.Series(np.asarray(circle_ids, dtype=object)).astype(str)
+    of_prefix = {prefix: level for level, prefix in LAYER_PREFIX.items()}
+    level = ids.str.split("-", n=1).str[0].map(of_prefix)
+    return level.fillna(pd.Series(np.asarray(kinds, dtype=object))).to_numpy(dtype=object)
+
+
 def circle_layer(circle_ids, kinds) -> np.ndarray:
-    """The layer of each circle: ``family``, ``work`` or ``social`` for inferred circles (from
-    the id prefix, :data:`LAYER_PREFIX`; households are ``family``, workplaces ``work``), else
-    the circle's kind (declared ``family`` and ``vnet`` circles; ``social`` for an inferred id
-    without a known prefix).
+    """The layer each circle is tested and offered in (:func:`circle_level`, households as
+    ``family``, workplaces as ``work``).
 
     >>> circle_layer(["wrk-1a", "wpl-1b", "soc-2b", "fam-3c", "hhd-3d", "vnet:V1", "family:F1"],
     ...              ["social", "social", "social", "family", "family", "vnet", "family"]).tolist()
     ['work', 'work', 'social', 'family', 'family', 'vnet', 'family']
     """
-    ids = pd.Series(np.asarray(circle_ids, dtype=object)).astype(str)
-    of_prefix = {prefix: _TEST_LAYER[layer] for layer, prefix in LAYER_PREFIX.items()}
-    layer = ids.str.split("-", n=1).str[0].map(of_prefix)
-    return layer.fillna(pd.Series(np.asarray(kinds, dtype=object))).to_numpy(dtype=object)
+    level = circle_level(circle_ids, kinds)
+    return np.array([_TEST_LAYER.get(x, x) for x in level], dtype=object)
 
 
 def social_layers(graph: CallGraph, cfg: CirclesConfig = CirclesConfig()) -> list[tuple[str, str, str, np.ndarray]]:

@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from .arrays import isin, unique
-from .circles import circle_layer
+from .circles import circle_level
 from .config import OffersConfig
 from .subscribers import Subscribers
 
@@ -85,8 +85,8 @@ _MEMBER_COLUMNS = ("circle_id", "key", "on_net", "role", "churned", "active", "s
 _CHANGE_COLUMNS = ("old_key", "new_key", "kind")
 
 _LABEL = {("family", "declared"): "Family plan", ("family", "inferred"): "Household",
-          ("social", "work"): "Work circle", "family": "Family circle", "vnet": "V-net work group",
-          "social": "Social circle"}
+          ("social", "work"): "Work circle", ("social", "workplace"): "Workplace",
+          "family": "Family circle", "vnet": "V-net work group", "social": "Social circle"}
 
 
 def _check_columns(frame: pd.DataFrame, name: str, required) -> None:
@@ -159,8 +159,9 @@ def circle_reason(kind: str, source: str | None, size: int, churned: int, expect
     bring_back : int
         Bring-back rows the circle has on the list.
     layer : str, optional
-        The circle's layer (:func:`socialgraph.circles.circle_layer`); ``work`` names a social
-        circle found among working-hours ties (colleagues) a work circle.
+        The level the circle was found at (:func:`socialgraph.circles.circle_level`): ``work``
+        names a social circle found among working-hours ties (colleagues) a work circle,
+        ``workplace`` one that joins several of them a workplace.
 
     Returns
     -------
@@ -175,6 +176,8 @@ def circle_reason(kind: str, source: str | None, size: int, churned: int, expect
     'V-net work group: 1 of 12 members left in the last day (0.1 expected).'
     >>> circle_reason("social", "inferred", 9, 2, 0.1, 28, layer="work")
     'Work circle: 2 of 9 members left in the last 28 days (0.1 expected).'
+    >>> circle_reason("social", "inferred", 25, 4, 1.2, 28, layer="workplace")
+    'Workplace: 4 of 25 members left in the last 28 days (1.2 expected).'
     """
     label = _LABEL.get((kind, layer), _LABEL.get((kind, source), _LABEL.get(kind, "Circle")))
     members = "member" if size == 1 else "members"
@@ -376,6 +379,6 @@ def _reasons(flagged: pd.DataFrame, bring_back: pd.Series) -> pd.Series:
         for cid, k, s, n, c, e, w, m, lay in zip(
             flagged["circle_id"], flagged["kind"], source, flagged["size"],
             flagged["churned_recent"], flagged["expected_churn"], flagged["window_days"], competitor,
-            circle_layer(flagged["circle_id"].to_numpy(), flagged["kind"].to_numpy()))
+            circle_level(flagged["circle_id"].to_numpy(), flagged["kind"].to_numpy()))
     ]
     return pd.Series(text, index=flagged["circle_id"].to_numpy(), dtype=object)

@@ -212,6 +212,15 @@ def test_reason_is_plain_and_numberless():
         "Social circle: 1 of 5 members left in the last 14 days (0.1 expected); "
         "1 other now calls a competitor often.")
     assert circle_reason("vnet", None, 1, 1, math.nan, 7) == "V-net work group: 1 of 1 member left in the last 7 days."
+    # a team and the workplace that joins it with another: told apart on the list
+    subs = subs_of({i: 10.0 for i in range(1, 5)})
+    cs = [circle("wrk-team", kind="social", size=5, churned_recent=2, expected_churn=0.2),
+          circle("wpl-place", kind="social", size=12, churned_recent=3, expected_churn=0.5, q_value=0.02)]
+    ms = [member("wrk-team", key(1), role="anchor"), member("wrk-team", key(2)),
+          member("wpl-place", key(3), role="anchor"), member("wpl-place", key(4))]
+    t = run(cs, ms, {key(i): 0.5 for i in range(1, 5)}, subs).set_index("circle_id")
+    assert t.loc["wrk-team", "reason"].iloc[0].startswith("Work circle: 2 of 5 members")
+    assert t.loc["wpl-place", "reason"].iloc[0].startswith("Workplace: 3 of 12 members")
 
 
 def test_inputs_are_checked():
@@ -305,7 +314,7 @@ def reference_targets(circles, members, scored, subs, changes, cfg):
         n_back = sum(row[4] == "bring_back" for row in kept)
         reason = circle_reason(c["kind"], c["source"], c["size"], c["churned_recent"], c["expected_churn"],
                                c["window_days"], c["competitor_members"], n_back,
-                               layer="work" if cid.startswith("wrk-") else None)
+                               layer={"wrk": "work", "wpl": "workplace"}.get(cid[:3]))
         out += [{"priority": priority, "circle_id": cid, "kind": c["kind"], "key": k, "role": role,
                  "offer": o, "churn_risk": rk, "reason": reason, "value_at_stake": value[cid], "arpu": a}
                 for k, role, rk, a, o in kept]
