@@ -392,10 +392,15 @@ def test_a_colleague_seen_on_one_day_joins_the_workplace_not_a_team():
 
 
 def _cpm_weighted(src, dst, w, node_w, membership, resolution):
-    """CPM with node weights, from scratch: ties inside communities minus resolution x W^2 / 2."""
+    """CPM as igraph defines it, from scratch, with node weights (1 each: plain CPM): ties
+    inside communities minus resolution x W^2 / 2, W a community's total node weight."""
     inside = sum(x for u, v, x in zip(src, dst, w) if membership[u] == membership[v])
     weight = np.bincount(membership, weights=node_w)
     return inside - resolution * float((weight ** 2).sum()) / 2
+
+
+def _cpm_quality(src, dst, w, membership, resolution):
+    return _cpm_weighted(src, dst, w, np.ones(len(membership)), membership, resolution)
 
 
 def _random_join_graph(rng, n_core, n_leaf, core_w=(2, 7), tie_scale=1.0):
@@ -503,13 +508,6 @@ def test_a_household_circle_joins_a_family_circle_and_a_member_whose_calls_are_o
     assert info["household"]["circles"] == 1
     off, info_off = inferred_circles(graph, CirclesConfig(household_resolution=0))
     assert "household" not in info_off and not off["circle_id"].str.startswith("hhd-").any()
-
-
-def _cpm_quality(src, dst, w, membership, resolution):
-    """CPM as igraph defines it, from scratch: ties inside communities minus resolution x n^2 / 2."""
-    inside = sum(x for u, v, x in zip(src, dst, w) if membership[u] == membership[v])
-    sizes = np.bincount(membership)
-    return inside - resolution * float((sizes.astype(float) ** 2).sum()) / 2
 
 
 @pytest.mark.parametrize("seed", range(6))
