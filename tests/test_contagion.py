@@ -28,6 +28,7 @@ from socialgraph.contagion import (
     circle_contagion,
     discrete_bh_qvalues,
     excess_tails,
+    independent_churn_probability,
     layer_test_weights,
     poisson_binomial_sf,
     score_tails,
@@ -371,6 +372,97 @@ def test_baseline_strata_split_by_spend_and_contacts_quartiles():
         baseline_strata(subs, day_number(start), contacts[:-1])
 
 
+# -- the baseline from isolated churn ---------------------------------------------------------
+
+def _random_circles(rng, n_subs, n_circles, max_size):
+    """Random overlapping circles: (offsets, subscriber rows), each circle without repeats."""
+    sizes = rng.integers(2, max_size + 1, n_circles)
+    rows = np.concatenate([np.sort(rng.choice(n_subs, k, replace=False)) for k in sizes])
+    ptr = np.zeros(n_circles + 1, np.int64)
+    np.cumsum(sizes, out=ptr[1:])
+    return ptr, rows.astype(np.int64)
+
+
+def _co_members(ptr, rows):
+    """Brute force: each subscriber row's set of co-members over all its circles."""
+    co = {}
+    for c in range(ptr.size - 1):
+        group = set(rows[ptr[c]:ptr[c + 1]].tolist())
+        for u in group:
+            co.setdefault(u, set()).update(group - {u})
+    return co
+
+
+def _churn_world(rng, n, rates, planted=0, planted_size=5, planted_churn=3):
+    """``n`` subscribers per plan of ``rates`` (one stratum each), churning independently at
+    those rates inside the window; random overlapping circles among them; plus ``planted``
+    circles of new plan-A subscribers of whom ``planted_churn`` leave together (dependent)."""
+    act, inside = dt.date(2024, 1, 1), [START + dt.timedelta(days=int(d)) for d in range(28)]
+    rows = []
+    for plan, rate in rates.items():
+        for _ in range(n):
+            rows.append({"activation": act, "plan": plan,
+                         "churn": inside[rng.integers(28)] if rng.random() < rate else None})
+    ptr, crow = _random_circles(rng, len(rows), len(rows) // 3, 6)
+    extra = []
+    for _ in range(planted):
+        first = len(rows)
+        for i in range(planted_size):
+            rows.append({"activation": act, "plan": "A",
+                         "churn": inside[20 + i] if i < planted_churn else None})
+        extra.append(np.arange(first, first + planted_size))
+    if extra:
+        crow = np.concatenate([crow, *extra])
+        ptr = np.concatenate([ptr, ptr[-1] + planted_size * np.arange(1, planted + 1)])
+    return _subscriber_table(rows), (ptr, crow)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_independent_baseline_is_the_rate_where_no_co_member_churned(seed):
+    """Brute force over random overlapping circles: a subscriber counts towards its stratum's
+    rate when none of its co-members (any circle) churned; the rate is shrunk as usual."""
+    rng = np.random.default_rng(seed)
+    subs, (ptr, rows) = _churn_world(rng, 300, {"A": 0.1, "B": 0.25}, planted=8)
+    start, end = day_number(START), day_number(AS_OF)
+    reentry = rng.random(len(subs)) < 0.05  # re-entries are not churn, here either
+    p, counted = independent_churn_probability(subs, start, end, (ptr, rows), not_churn=reentry)
+    churned = subs.active_at(start) & (subs.churn_day < end) & ~reentry
+    co = _co_members(ptr, rows)
+    alone = np.array([not any(churned[j] for j in co.get(i, ())) for i in range(len(subs))])
+    assert (counted == alone).all() and 0 < (~alone).sum() < len(subs)
+    strata = baseline_strata(subs, start)
+    overall = churned.sum() / subs.active_at(start).sum()  # shrunk towards the plain overall rate
+    for s_ in np.unique(strata):
+        sel = (strata == s_) & alone
+        assert_allclose(p[strata == s_], (churned[sel].sum() + _PRIOR_WEIGHT * overall) / (sel.sum() + _PRIOR_WEIGHT),
+                        rtol=1e-12)
+    # the isolated churners' timing is what the score's null uses
+    late = subs.churn_day[churned & alone] >= start + 14
+    assert_allclose(churn_half_shares(subs, start, end, reentry, among=counted), [1 - late.mean(), late.mean()])
+    with pytest.raises(ValueError, match="circle_rows"):
+        independent_churn_probability(subs, start, end, (ptr[:-1], rows))
+
+
+def test_independent_baseline_recovers_the_rates_that_clustered_churn_inflates():
+    """Without contagion both baselines find the true rates (5 % and 12 %). With 300 circles
+    where 3 of 5 leave together, the rate over every subscriber rises far above plan A's 5 %;
+    the rate where no co-member churned stays at it (the planted circles drop out whole)."""
+    rates = {"A": 0.05, "B": 0.12}
+    start, end = day_number(START), day_number(AS_OF)
+    for planted in (0, 300):
+        subs, circles = _churn_world(np.random.default_rng(11), 12000, rates, planted=planted)
+        p, _ = independent_churn_probability(subs, start, end, circles)
+        naive = baseline_churn_probability(subs, start, end)
+        plan = subs.frame["plan"].to_numpy()
+        for name, rate in rates.items():
+            se = math.sqrt(rate * (1 - rate) / 12000)
+            assert abs(p[plan == name][0] - rate) < 4 * se, (planted, name)
+            if planted == 0:
+                assert abs(naive[plan == name][0] - rate) < 4 * se
+        if planted:
+            assert naive[plan == "A"][0] > 1.5 * rates["A"]
+
+
 # -- the contagion test of circles --------------------------------------------------------------
 
 START = AS_OF - dt.timedelta(days=28)  # the default window
@@ -449,8 +541,8 @@ def test_planted_clique_is_flagged_and_normal_circles_are_not(contagion_world):
     assert len(normal) == 300 and (normal["churned_recent"] >= 2).sum() == 10
     assert not normal["contagion"].any()
     assert normal["q_value"].min() > cfg.fdr
-    # a circle whose churn is what its rate predicts
-    assert c.loc["vnet:match", "expected_churn"] == pytest.approx(2.0, abs=0.1)
+    # a circle whose churn is what its rate predicts (5 %: the planted circles do not raise it)
+    assert c.loc["vnet:match", "expected_churn"] == pytest.approx(34 * 0.05, abs=0.1)
     assert c.loc["vnet:match", "p_value"] > 0.3 and not c.loc["vnet:match", "contagion"]
     flagged = set(c.index[c["contagion"]])
     assert flagged == {"vnet:clique", "vnet:rising", "vnet:flat"}
@@ -471,7 +563,19 @@ def _score_sf(score, n, rate, late_share, recent_weight=2):
 
 def test_expected_churn_and_p_values_are_the_members_baselines(contagion_world):
     subs, members, reentry = contagion_world
-    circles, m = circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)
+    # the default baseline is the rate where no co-member churned
+    _, m_default = circle_contagion(members, subs, day_number(AS_OF), reentry_keys=reentry)
+    t_rows = m_default.sort_values("circle_id", kind="stable")
+    t_rows = t_rows[t_rows["baseline"].notna()]
+    codes = t_rows["circle_id"].factorize()[0]
+    ptr = np.r_[0, np.cumsum(np.bincount(codes))]
+    row = pd.Index(subs.key).get_indexer(t_rows["key"])
+    expect, _ = independent_churn_probability(subs, day_number(START), day_number(AS_OF), (ptr, row),
+                                              not_churn=np.isin(subs.key, reentry))
+    assert_allclose(t_rows["baseline"], expect[row], rtol=1e-12)
+    # the plain rate over every subscriber: one stratum, so the overall rate
+    circles, m = circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(baseline="all"),
+                                  reentry_keys=reentry)
     c = _by_id(circles)
     # one stratum: everyone's baseline is the overall rate, re-entries staying
     tested = subs.active_at(day_number(START))
@@ -482,7 +586,7 @@ def test_expected_churn_and_p_values_are_the_members_baselines(contagion_world):
                     [1 - late_share, late_share], rtol=1e-12)
     assert_allclose(m.loc[m["baseline"].notna(), "baseline"], rate, rtol=1e-12)
     assert_allclose(c["expected_churn"], c["tested"] * rate, rtol=1e-12)
-    plain = _by_id(circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(recent_weight=1),
+    plain = _by_id(circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(recent_weight=1, baseline="all"),
                                     reentry_keys=reentry)[0])
     for cid in ("vnet:clique", "vnet:match", "vnet:old", "vnet:flat", "vnet:n000", "vnet:n250", "vnet:n295"):
         n, k = c.loc[cid, "tested"], c.loc[cid, "churned_recent"]
@@ -643,7 +747,8 @@ def test_hand_built_members_with_an_off_net_number_and_ports():
     c = circles.iloc[0]
     assert (c["size"], c["on_net_members"], c["active_members"], c["tested"]) == (5, 4, 2, 4)
     assert (c["churned_recent"], c["ported"]) == (2, 1)  # a port key that did not churn is no port
-    assert c["expected_churn"] == pytest.approx(4 * (2 + 20 * 2 / 44) / (44 + 20))
+    # the rate where no co-member churned: the 40 others, none churned, shrunk towards 2 / 44
+    assert c["expected_churn"] == pytest.approx(4 * (0 + 20 * 2 / 44) / (40 + 20))
     off = m[m["key"] == off_net].iloc[0]
     assert not off["churned"] and off["churn_day"] == -1 and np.isnan(off["baseline"])
     assert m["churned"].tolist() == [True, True, False, False, False]

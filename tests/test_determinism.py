@@ -17,7 +17,7 @@ from pipelines.config_file import config_from_mapping
 from pipelines.run import JobSpec, run_job
 from pipelines.synth_io import write_synthetic
 from socialgraph.config import NumberConfig
-from socialgraph.contagion import baseline_churn_probability
+from socialgraph.contagion import baseline_churn_probability, independent_churn_probability
 from socialgraph.numbers import number_keys
 from socialgraph.subscribers import day_number, subscribers_from_arrow
 from socialgraph.synth import COUNTRY_CODE, NATIONAL_LENGTH, SynthConfig
@@ -74,7 +74,8 @@ def _assert_one_row_per_circle_member_and_subscriber(out):
 
 def _assert_expected_churn_is_the_sum_of_member_baselines(world, out):
     """The job's baselines are strata of tenure x plan x ARPU x contacts, the contacts being
-    each subscriber's degree in the call graph the job wrote (``nodes.parquet``)."""
+    each subscriber's degree in the call graph the job wrote (``nodes.parquet``), each
+    stratum's rate taken where no co-member churned."""
     numbers = NumberConfig(country_code=COUNTRY_CODE, national_length=NATIONAL_LENGTH)
     subs = subscribers_from_arrow(pq.read_table(world / "subscribers.parquet"), numbers)
     nodes = pq.read_table(out / "nodes.parquet").to_pandas()
@@ -88,9 +89,17 @@ def _assert_expected_churn_is_the_sum_of_member_baselines(world, out):
     changes = pq.read_table(out / "number_changes.parquet").to_pandas()
     reentered = np.isin(subs.key, number_keys(changes.loc[changes["kind"] == "reentry", "old_msisdn"]
                                               .to_numpy(object), numbers))
-    base = pd.Series(baseline_churn_probability(subs, start, as_of, not_churn=reentered & churned_window,
-                                                contacts=contacts), index=subs.key)
     members = pq.read_table(out / "circle_members.parquet").to_pandas()
+    members["row"] = pd.Index(subs.key).get_indexer(number_keys(members["msisdn"].to_numpy(object), numbers))
+    # the tested members (on-net, active at the window start), grouped by circle: the rate is
+    # estimated where none of a subscriber's co-members churned
+    tested = members[(members["row"] >= 0)].sort_values("circle_id", kind="stable")
+    tested = tested[subs.active_at(start)[tested["row"].to_numpy()]]
+    codes = tested["circle_id"].factorize()[0]
+    ptr = np.r_[0, np.cumsum(np.bincount(codes))]
+    rate, _ = independent_churn_probability(subs, start, as_of, (ptr, tested["row"].to_numpy()),
+                                            not_churn=reentered & churned_window, contacts=contacts)
+    base = pd.Series(rate, index=subs.key)
     members["baseline"] = base.reindex(number_keys(members["msisdn"].to_numpy(object), numbers)).to_numpy()
     expected = members.groupby("circle_id")["baseline"].sum().reindex(circles["circle_id"]).fillna(0.0)
     assert_allclose(circles["expected_churn"].to_numpy(), expected.to_numpy(), rtol=1e-9, atol=1e-12)
