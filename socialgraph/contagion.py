@@ -302,7 +302,7 @@ def baseline_strata(subs: Subscribers, start_day: int, contacts: np.ndarray | No
 
 def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
                                not_churn: np.ndarray | None = None,
-                               contacts: np.ndarray | None = None) -> np.ndarray:
+                               contacts: np.ndarray | None = None, among: np.ndarray | None = None) -> np.ndarray:
     """Each subscriber's baseline probability of churning in ``[start_day, end_day)``.
 
     The churn rate of the subscriber's stratum (:func:`baseline_strata`: tenure band x plan x
@@ -310,7 +310,9 @@ def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
     towards the overall rate for small strata. It knows nothing of circles or of contacts'
     churn, so a circle's excess over it is what its members' own profile does not explain.
     ``not_churn`` (bool per row) marks churns that are not losses (detected re-entries): they
-    count as staying. NaN for rows not active at ``start_day``.
+    count as staying. NaN for rows not active at ``start_day``. ``among`` (bool per row)
+    estimates each stratum's rate over those subscribers only, still shrunk towards the overall
+    rate over every active one (:func:`independent_churn_probability`).
 
     >>> import pyarrow as pa, datetime as dt
     >>> from socialgraph.subscribers import subscribers_from_arrow
@@ -328,8 +330,11 @@ def baseline_churn_probability(subs: Subscribers, start_day: int, end_day: int,
     if not_churn is not None:
         churned &= ~np.asarray(not_churn, bool)
     stratum = baseline_strata(subs, start_day, contacts)
-    n = np.bincount(stratum[active], minlength=stratum.max() + 1).astype(np.float64)
-    c = np.bincount(stratum[active], weights=churned[active], minlength=stratum.max() + 1)
+    counted = active if among is None else active & np.asarray(among, bool)
+    n = np.bincount(stratum[counted], minlength=stratum.max() + 1).astype(np.float64)
+    c = np.bincount(stratum[counted], weights=churned[counted], minlength=stratum.max() + 1)
+    # the overall rate over *every* active subscriber: with ``among``, the upper (conservative)
+    # one, which also keeps a world whose every churner is in a cluster from testing against 0
     overall = churned.sum() / max(active.sum(), 1)
     rate = (c + _PRIOR_WEIGHT * overall) / (n + _PRIOR_WEIGHT)
     return np.where(active, rate[stratum], np.nan)
@@ -361,8 +366,8 @@ def independent_churn_probability(subs: Subscribers, start_day: int, end_day: in
     the baseline per row (NaN if not active at ``start_day``) and the bool mask of the
     subscribers it was estimated over (no co-member churned).
     """
-    active = subs.active_at(start_day)
-    churned = active & (subs.churn_day >= start_day) & (subs.churn_day < end_day)
+    active = subs.active_at(start_day)  # churned from start_day on, as in baseline_churn_probability
+    churned = active & (subs.churn_day < end_day)
     if not_churn is not None:
         churned &= ~np.asarray(not_churn, bool)
     ptr, rows = (np.asarray(a, np.int64) for a in circle_rows)
@@ -375,16 +380,7 @@ def independent_churn_probability(subs: Subscribers, start_day: int, end_day: in
     alone = np.ones(len(subs), bool)
     alone[rows[per_entry > 0]] = False
     counted = active & alone
-    stratum = baseline_strata(subs, start_day, contacts)
-    n_s = int(stratum.max(initial=-1)) + 1
-    n = np.bincount(stratum[counted], minlength=n_s).astype(np.float64)
-    c = np.bincount(stratum[counted], weights=churned[counted], minlength=n_s)
-    # small strata borrow from the overall rate over *every* active subscriber: the upper
-    # (conservative) one, which also keeps a world whose every churner is in a cluster from
-    # testing against a rate of 0
-    overall = churned.sum() / max(active.sum(), 1)
-    rate = (c + _PRIOR_WEIGHT * overall) / (n + _PRIOR_WEIGHT)
-    return np.where(active, rate[stratum], np.nan), counted
+    return baseline_churn_probability(subs, start_day, end_day, not_churn, contacts, among=counted), counted
 
 
 def churn_half_shares(subs: Subscribers, start_day: int, end_day: int,
@@ -479,13 +475,15 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     # per circle, on integer codes in circle-id order (no groupby over the member rows' strings)
     codes, ids = members["circle_id"].factorize(sort=True)
     n_c = len(ids)
+    # the tested member rows grouped by circle (for the baseline and the exact tails)
+    sel = np.flatnonzero(tested)
+    sel = sel[np.argsort(codes[sel], kind="stable")]
+    counts = np.bincount(codes[sel], minlength=n_c)
     isolated = None
     if cfg.baseline == "independent":
-        t_rows = np.flatnonzero(tested)
-        t_rows = t_rows[np.argsort(codes[t_rows], kind="stable")]
         c_ptr = np.zeros(n_c + 1, np.int64)
-        np.cumsum(np.bincount(codes[t_rows], minlength=n_c), out=c_ptr[1:])
-        base, isolated = independent_churn_probability(subs, start, as_of_day, (c_ptr, sub_row[t_rows]),
+        np.cumsum(counts, out=c_ptr[1:])
+        base, isolated = independent_churn_probability(subs, start, as_of_day, (c_ptr, sub_row[sel]),
                                                        not_churn=reentry, contacts=contacts)
     else:
         base = baseline_churn_probability(subs, start, as_of_day, not_churn=reentry, contacts=contacts)
@@ -528,9 +526,6 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
         weights = (1, cfg.recent_weight)
         shares = tuple(churn_half_shares(subs, start, as_of_day, not_churn=reentry, among=isolated))
     # exact tails per circle, over the tested members' baselines (rows grouped by circle)
-    sel = np.flatnonzero(tested)
-    sel = sel[np.argsort(codes[sel], kind="stable")]
-    counts = np.bincount(codes[sel], minlength=len(circles))
     probs = np.clip(baseline[sel], 0.0, 1.0)
     p, tails, tail_ptr = _score_tails_flat(counts, probs, circles["churn_score"].to_numpy(np.int64),
                                            weights, shares)
