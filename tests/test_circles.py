@@ -629,7 +629,13 @@ def test_circle_members_are_deterministic_and_ids_hide_numbers(planted):
     m1, i1 = circle_members(g, subs, day_number(AS_OF))
     m2, i2 = circle_members(g, subs, day_number(AS_OF))
     pd.testing.assert_frame_equal(m1, m2)
-    assert i1 == i2
+
+    def untimed(info):  # the joined levels report their wall time, which no run repeats
+        return {k: {kk: vv for kk, vv in v.items() if kk != "seconds"} if isinstance(v, dict) else v
+                for k, v in info.items()}
+
+    assert untimed(i1) == untimed(i2)
+    assert any(isinstance(v, dict) and "seconds" in v for v in i1.values())  # only the timing is left out
     again = circle_members(_planted_world()["graph"], subs, day_number(AS_OF))[0]
     pd.testing.assert_frame_equal(m1, again)
     inferred_ids = m1.loc[m1["source"] == "inferred", "circle_id"].unique()
