@@ -411,8 +411,9 @@ class SyntheticOperator:
     - ``campaigns``: ``circle_kind ('family'|'household'|'vnet'|'workplace'), circle_key,
       competitor, start_date, n_members, active_before_as_of`` (started, and a member left
       before ``as_of``), plus ``campaign_id``, ``churned_before_as_of``, ``churned_total``
-      (members who left, any cause) and ``cluster_before_as_of`` (two or more left before
-      ``as_of``: a community-level event already visible in the data).
+      (members who left, any cause; a member who re-entered on a new on-net number has not
+      left) and ``cluster_before_as_of`` (two or more left before ``as_of``: a
+      community-level event already visible in the data).
     - ``number_changes``: ``old_msisdn, new_msisdn, kind ('reentry'|'port'), same_imei,
       change_date`` (the first day of the new number), plus ``churn_date``, ``competitor``.
     - ``membership``: one row per number of the world (on- and off-net, before and after a
@@ -820,14 +821,17 @@ def make_operator(config: SynthConfig = SynthConfig()) -> SyntheticOperator:
     n_members = np.zeros(n_camp, np.int64)
     n_before = np.zeros(n_camp, np.int64)
     n_total = np.zeros(n_camp, np.int64)
+    # a member who re-entered on a new on-net number is still a customer (DOMAIN: a
+    # re-entry is not a loss), so it is not one of the campaign's leavers
+    left = churned & (dest != _D_REENTRY)
     for pcamp in (p_camp_h, p_camp_w):
         mp = member_p[pcamp[member_p] < n_camp]
         cid = pcamp[mp]
         s0 = 7 * camp_start[cid]
         active = (act_day[mp] < s0) & (churn_day[mp] >= s0)
         n_members += np.bincount(cid[active], minlength=n_camp)
-        n_before += np.bincount(cid[active & (churn_day[mp] < data_days)], minlength=n_camp)
-        n_total += np.bincount(cid[active & churned[mp]], minlength=n_camp)
+        n_before += np.bincount(cid[active & left[mp] & (churn_day[mp] < data_days)], minlength=n_camp)
+        n_total += np.bincount(cid[active & left[mp]], minlength=n_camp)
     hh_circle_family = family_hh[camp_circle] & camp_is_hh
     if n_wp:
         wp_circle_vnet = ~camp_is_hh & vnet_wp[np.where(camp_is_hh, 0, camp_circle)]

@@ -365,3 +365,35 @@ def test_truth_tables(op):
     assert sizes.max() <= 5 and sizes.median() >= 2
     assert op.operators["operators"]["189"] == "CompB"
     assert op.country_code == "86" and op.national_length == 11
+
+
+def test_campaign_leavers_are_members_lost_to_the_operator():
+    """``churned_before_as_of`` / ``churned_total`` count the unit's members, active when the
+    campaign started, who left from then on (before as-of / in the whole horizon); a member who
+    re-entered on a new on-net number is still a customer and is not counted (DOMAIN.md)."""
+    # many campaigns and re-entries, so that campaigned units hold re-entered members
+    world = make_operator(SynthConfig(n_subscribers=6_000, weeks=6, future_weeks=3, seed=11,
+                                      campaign_share=0.3, reentry_share=0.6))
+    camps = world.truth["campaigns"].to_pandas()
+    mem = world.truth["membership"].to_pandas()
+    churn = world.truth["churn"].to_pandas()
+    new_numbers = set(world.truth["number_changes"]["new_msisdn"].to_pylist())
+    first = mem[mem.on_net & ~mem.msisdn.isin(new_numbers)]  # each on-net person's first number
+    first = first.merge(churn[["msisdn", "churn_date", "destination"]], on="msisdn", how="left")
+    as_of = pd.Timestamp(world.as_of)
+    reentered = left_before = 0
+    for _, c in camps.iterrows():
+        col = "household_id" if c.circle_kind in ("family", "household") else "workplace_id"
+        unit = ("H" if col == "household_id" else "W") + c.circle_key[1:]
+        start = pd.Timestamp(c.start_date)
+        m = first[first[col] == unit]
+        day = pd.to_datetime(m.churn_date)
+        joined = pd.to_datetime(m.active_from)
+        active = (joined.isna() | (joined < start)) & (day.isna() | (day >= start))
+        gone = active & day.notna() & (m.destination != "reentry")
+        assert c.churned_total == int(gone.sum())
+        assert c.churned_before_as_of == int((gone & (day < as_of)).sum())
+        assert c.cluster_before_as_of == (c.churned_before_as_of >= 2)
+        reentered += int((active & (m.destination == "reentry")).sum())
+        left_before += int((gone & (day < as_of)).sum())
+    assert reentered > 0 and left_before > 0  # the world has both, so the rule was exercised
