@@ -388,30 +388,78 @@ def serial_map(fn, tasks: list[tuple], costs: list[float]) -> list:
     return [fn(*t) for t in tasks]
 
 
-def _layer_ties(graph: CallGraph, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def shared_contacts(graph: CallGraph, entries: np.ndarray, max_contacts: int) -> np.ndarray:
+    """Per CSR entry in ``entries``: how many contacts the tie's two ends share, counting only
+    numbers with at most ``max_contacts`` ties (a call centre in touch with everyone is
+    nobody's shared contact). This is the tie's *embeddedness*, the numerator of Onnela et
+    al.'s (2007) overlap. Needs each CSR row's indices ascending, as
+    :func:`socialgraph.graph.build_call_graph` builds them.
+
+    >>> import numpy as np
+    >>> from socialgraph.graph import build_call_graph
+    >>> g = build_call_graph(np.array([1, 1, 2, 3]), np.array([2, 3, 3, 4]), np.ones(4), on_net_keys=np.arange(1, 5))
+    >>> shared_contacts(g, np.arange(g.indices.size), 200).tolist()  # the triangle 1-2-3 and 3-4
+    [1, 1, 1, 1, 1, 1, 0, 0]
+    """
+    from .kernels.circles import _rows_ascending, _shared_contacts
+
+    entries = np.asarray(entries, np.int64)
+    if not _rows_ascending(graph.indptr, graph.indices):
+        raise ValueError("shared_contacts: the graph's CSR rows must list their neighbours in ascending order")
+    rows = np.searchsorted(graph.indptr, entries, side="right") - 1
+    out = np.zeros(entries.size, np.int64)
+    _shared_contacts(graph.indptr, graph.indices, rows, entries, int(max_contacts), out)
+    return out
+
+
+def shared_contact_factor(shared: np.ndarray, strength: float) -> np.ndarray:
+    """A family tie's weight factor from its shared contacts (:class:`CirclesConfig`,
+    ``family_shared_contacts``): ``(1 + strength * min(shared, 2)) / (1 + strength)``. (A tie
+    of a number with no other contact keeps factor 1: :func:`_layer_ties`.)
+
+    >>> shared_contact_factor(np.array([0, 1, 2, 7]), 1.0).tolist()
+    [0.5, 1.0, 1.5, 1.5]
+    """
+    return (1.0 + strength * np.minimum(np.asarray(shared), 2)) / (1.0 + strength)
+
+
+def _layer_ties(graph: CallGraph, keep: np.ndarray, cfg: CirclesConfig | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A layer's nodes (graph ids of the nodes with a tie in it) and its ties, each once, as
-    positions among those nodes: ``(nodes, src, dst, weight)``."""
+    positions among those nodes: ``(nodes, src, dst, weight)``. With ``cfg`` (the family layer
+    and its households) each weight is scaled by the tie's shared contacts
+    (:func:`shared_contact_factor`, ``cfg.family_shared_contacts``)."""
     rows = _entry_rows(graph)
-    once = keep & (rows < graph.indices)
+    once = np.flatnonzero(keep & (rows < graph.indices))
     has_tie = np.zeros(graph.n_nodes, bool)
     has_tie[rows[once]] = True
     has_tie[graph.indices[once]] = True
     nodes = np.flatnonzero(has_tie)
     index = np.cumsum(has_tie) - 1  # node -> its number among the layer's nodes (a lookup, not a search)
-    return nodes, index[rows[once]], index[graph.indices[once]], np.asarray(graph.weights[once], np.float64)
+    weight = np.asarray(graph.weights[once], np.float64)
+    if cfg is not None and cfg.family_shared_contacts > 0:
+        factor = shared_contact_factor(shared_contacts(graph, once, cfg.join_max_contacts), cfg.family_shared_contacts)
+        # a number with this one contact cannot share any: no evidence either way (a child's or
+        # a grandparent's phone that only ever calls one parent is family all the same)
+        deg = np.diff(graph.indptr)
+        factor[(deg[rows[once]] <= 1) | (deg[graph.indices[once]] <= 1)] = 1.0
+        weight = weight * factor
+    return nodes, index[rows[once]], index[graph.indices[once]], weight
 
 
 def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,
-                min_size: int, max_size: int, cfg: CirclesConfig, initial: np.ndarray | None = None) -> "_LayerPlan":
+                min_size: int, max_size: int, cfg: CirclesConfig, initial: np.ndarray | None = None,
+                shared: bool = False) -> "_LayerPlan":
     """The Leiden tasks of a layer: communities of an allowed size, and the modularity.
 
     Leiden runs on the layer's nodes that have a tie in it: the others would be singletons,
     which no circle keeps, and carrying them costs Leiden ~40 % of its time on a call graph.
     It runs on batches of whole components (:func:`leiden_batches`): one task each, run by a
     ``map_tasks(fn, tasks, costs) -> results`` (:func:`serial_map` here; the job passes one
-    that runs them on the Dask workers, costliest first).
+    that runs them on the Dask workers, costliest first). ``shared``: weights scaled by shared
+    contacts (the family layer, :func:`_layer_ties`).
     """
-    nodes, src, dst, weight = _layer_ties(graph, keep)
+    nodes, src, dst, weight = _layer_ties(graph, keep, cfg if shared else None)
     start = None
     if initial is not None:
         start = unique_inverse(initial[nodes])[1]
@@ -613,7 +661,8 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         objective, resolution, lo, hi = cfg.leiden_params(layer)
         prev = previous_of(kind, prefix)
         initial = None if prev is None else initial_membership(graph.keys, prev)
-        plans.append((layer, kind, prefix, keep, _layer_plan(graph, keep, objective, resolution, lo, hi, cfg, initial)))
+        plans.append((layer, kind, prefix, keep, _layer_plan(graph, keep, objective, resolution, lo, hi, cfg, initial,
+                                                             shared=layer == "family")))
     tasks = [t for *_, plan in plans for t in plan.tasks]
     results = map_tasks(_leiden_batch, tasks, [c for *_, plan in plans for c in plan.costs])
     del tasks
@@ -632,7 +681,7 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
             _, resolution, lo, hi = cfg.leiden_params(level)
             on = plan
             if mask is not keep:  # more ties than the layer's (no Leiden batches of its own)
-                n, a, b, w = _layer_ties(graph, mask)
+                n, a, b, w = _layer_ties(graph, mask, cfg if level == "household" else None)
                 on = _LayerPlan(n, a, b, w, np.zeros(0, np.int64), np.zeros(1, np.int64), [], [], lo, hi)
                 label = np.full(graph.n_nodes, -1, np.int64)
                 label[plan.nodes] = fine

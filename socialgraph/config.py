@@ -303,6 +303,24 @@ class CirclesConfig:
     resolution (:func:`socialgraph.circles._join_with_leaves`: exact for CPM), and a friend's
     tie between two families rarely can: 0.4 s / 1.1 s.
 
+    **Shared contacts** (``family_shared_contacts``, default 1.0; 0 = off): in the family layer
+    and the household join a tie's weight is scaled by the contacts its two ends share
+    (:func:`socialgraph.circles.shared_contacts`; numbers with more than ``join_max_contacts``
+    ties are nobody's shared contact): ``(1 + s * min(shared, 2)) / (1 + s)``, half for a tie
+    whose ends share no contact, as is with one, 1.5x with two or more; a tie of a number with
+    no other contact keeps its weight (it cannot share one). Why: a household is a
+    clique, so its members share each other as contacts, while a close friend from another
+    family usually shares none; measured by CPM alone, a friend's strong evening tie pulls a
+    member into the friend's family. On a synthetic operator (500k, seed 3) 88 % of household ties
+    in the family layer share a contact and 61 % share two, against 16 % and 1.4 % of the
+    others; on real phones (Copenhagen Networks Study) ties with a shared contact are Facebook
+    friendships more often (92.2 % against 85.4 %). Family circles got purer (on a 3,000
+    subscriber world, mean purity 0.899 -> 0.945, wholly one household 73 % -> 87 %) and the
+    test found 75.9 % / 76.5 % of the campaigns (500k / 1M) at 71.9 % / 70.2 % precision,
+    against 74.4 % / 74.1 % at 73.7 % / 71.5 % (fdr 0.12; on three more 500k worlds of other
+    seeds +2.4 to +4.0 points found at -0.9 to +1.1 points precision). The family layer's
+    reported modularity is that of the scaled ties.
+
     **Workplaces** (``work_coarse_resolution``, 0 = off): the work layer is partitioned a second
     time, coarser: its circles become the nodes of a graph (their sizes as node weights, the
     ties between them summed) and Leiden joins them at this resolution. A ``workplace`` circle
@@ -360,6 +378,7 @@ class CirclesConfig:
     workplace_min_days: int = 1
     join_max_contacts: int = 200
     household_resolution: float = 1.0
+    family_shared_contacts: float = 1.0
     leiden_iterations: int = 2
     leiden_batch_edges: int = 131_072
     declared_jaccard: float = 0.5
@@ -376,6 +395,7 @@ class CirclesConfig:
         _check_range("circles", "join_max_contacts", self.join_max_contacts, 1, None, integer=True)
         _check_range("circles", "work_coarse_resolution", self.work_coarse_resolution, 0.0, None)
         _check_range("circles", "household_resolution", self.household_resolution, 0.0, None)
+        _check_range("circles", "family_shared_contacts", self.family_shared_contacts, 0.0, None)
         if not isinstance(self.split_social_by_hours, bool):
             raise ValueError(f"circles.split_social_by_hours must be true or false, got {self.split_social_by_hours!r}")
         _check_range("circles", "leiden_iterations", self.leiden_iterations, -1, 1000, integer=True)

@@ -252,6 +252,34 @@ def test_overlap_rises_with_tie_strength(ties):
     assert strong > 1.3 * weak, (weak, strong)
 
 
+def test_ties_whose_ends_share_a_contact_are_friends_more_often(ties):
+    """The family layer counts a tie by the contacts its two ends share
+    (``circles.family_shared_contacts``): on the synthetic operator household ties share one
+    far more often than friends' do. Here, on real phones, the same measure must point the
+    same way against the outside truth: ties with a shared contact are Facebook friendships
+    more often than ties without."""
+    from socialgraph.circles import shared_contacts
+
+    graph = _cns_graph(ties)
+    entries = np.arange(graph.indices.size)
+    rows = np.searchsorted(graph.indptr, entries, side="right") - 1
+    once = rows < graph.indices
+    shared = pd.Series(shared_contacts(graph, entries[once], 200),
+                       index=pd.MultiIndex.from_arrays([graph.keys[rows[once]], graph.keys[graph.indices[once]]]))
+    lab = _labelled(ties)
+    a = number_keys(pa.array(lab["a"], pa.string()))
+    b = number_keys(pa.array(lab["b"], pa.string()))
+    lab = lab.assign(shared=shared.reindex(pd.MultiIndex.from_arrays([np.minimum(a, b), np.maximum(a, b)])).to_numpy())
+    assert lab["shared"].notna().all()
+    with_ = lab.loc[lab["shared"] > 0, "fb"]
+    without = lab.loc[lab["shared"] == 0, "fb"]
+    print(f"\nCNS ties: {len(with_)} with a shared contact, {with_.mean():.3f} Facebook friends; "
+          f"{len(without)} without, {without.mean():.3f}")
+    # Measured: 357 ties with a shared contact, 92.2 % friends; 451 without, 85.4 % (z = 3.1)
+    assert len(with_) >= 50 and len(without) >= 50
+    assert with_.mean() > without.mean() + 0.03, (with_.mean(), without.mean())
+
+
 def test_time_of_day_shares_are_fractions_of_events(ties):
     ew = ties["evening_weekend_share"].to_numpy()
     work = ties["working_hours_share"].to_numpy()

@@ -112,3 +112,40 @@ def _circle_anchors(rows, circle, influence, strength, key, out):
         n += 1
         i = j
     return n
+
+
+@pjit
+def _shared_contacts(indptr, indices, rows, entries, max_contacts, out):
+    """Per CSR entry ``entries[k]`` (the tie ``rows[k]`` -> ``indices[entries[k]]``): how many
+    nodes are tied to both ends, counting only nodes with at most ``max_contacts`` ties (a
+    call centre in touch with everyone is nobody's shared contact). A sorted merge of the two
+    rows, which must be ascending (as :func:`socialgraph.graph.build_call_graph` builds them)."""
+    for k in prange(entries.shape[0]):
+        u = rows[k]
+        v = indices[entries[k]]
+        i, ie = indptr[u], indptr[u + 1]
+        j, je = indptr[v], indptr[v + 1]
+        c = 0
+        while i < ie and j < je:
+            a = indices[i]
+            b = indices[j]
+            if a == b:
+                if indptr[a + 1] - indptr[a] <= max_contacts:
+                    c += 1
+                i += 1
+                j += 1
+            elif a < b:
+                i += 1
+            else:
+                j += 1
+        out[k] = c
+
+
+@njit
+def _rows_ascending(indptr, indices):
+    """Is every CSR row's ``indices`` strictly ascending?"""
+    for u in range(indptr.shape[0] - 1):
+        for e in range(indptr[u] + 1, indptr[u + 1]):
+            if indices[e] <= indices[e - 1]:
+                return False
+    return True
