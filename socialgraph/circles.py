@@ -388,12 +388,14 @@ def serial_map(fn, tasks: list[tuple], costs: list[float]) -> list:
     return [fn(*t) for t in tasks]
 
 
-def shared_contacts(graph: CallGraph, entries: np.ndarray, max_contacts: int) -> np.ndarray:
+def shared_contacts(graph: CallGraph, entries: np.ndarray, max_contacts: int,
+                    rows: np.ndarray | None = None) -> np.ndarray:
     """Per CSR entry in ``entries``: how many contacts the tie's two ends share, counting only
     numbers with at most ``max_contacts`` ties (a call centre in touch with everyone is
     nobody's shared contact). This is the tie's *embeddedness*, the numerator of Onnela et
     al.'s (2007) overlap. Needs each CSR row's indices ascending, as
-    :func:`socialgraph.graph.build_call_graph` builds them.
+    :func:`socialgraph.graph.build_call_graph` builds them. ``rows``: the row (node) of each
+    entry, if the caller has it (else found by a search of ``indptr``).
 
     >>> import numpy as np
     >>> from socialgraph.graph import build_call_graph
@@ -406,7 +408,7 @@ def shared_contacts(graph: CallGraph, entries: np.ndarray, max_contacts: int) ->
     entries = np.asarray(entries, np.int64)
     if not _rows_ascending(graph.indptr, graph.indices):
         raise ValueError("shared_contacts: the graph's CSR rows must list their neighbours in ascending order")
-    rows = np.searchsorted(graph.indptr, entries, side="right") - 1
+    rows = np.searchsorted(graph.indptr, entries, side="right") - 1 if rows is None else np.asarray(rows, np.int64)
     out = np.zeros(entries.size, np.int64)
     _shared_contacts(graph.indptr, graph.indices, rows, entries, int(max_contacts), out)
     return out
@@ -438,7 +440,8 @@ def _layer_ties(graph: CallGraph, keep: np.ndarray, cfg: CirclesConfig | None = 
     index = np.cumsum(has_tie) - 1  # node -> its number among the layer's nodes (a lookup, not a search)
     weight = np.asarray(graph.weights[once], np.float64)
     if cfg is not None and cfg.family_shared_contacts > 0:
-        factor = shared_contact_factor(shared_contacts(graph, once, cfg.join_max_contacts), cfg.family_shared_contacts)
+        shared = shared_contacts(graph, once, cfg.join_max_contacts, rows=rows[once])
+        factor = shared_contact_factor(shared, cfg.family_shared_contacts)
         # a number with this one contact cannot share any: no evidence either way (a child's or
         # a grandparent's phone that only ever calls one parent is family all the same)
         deg = np.diff(graph.indptr)
