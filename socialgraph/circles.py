@@ -425,12 +425,14 @@ def shared_contact_factor(shared: np.ndarray, strength: float) -> np.ndarray:
     return (1.0 + strength * np.minimum(np.asarray(shared), 2)) / (1.0 + strength)
 
 
-def _layer_ties(graph: CallGraph, keep: np.ndarray, cfg: CirclesConfig | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _layer_ties(graph: CallGraph, keep: np.ndarray, cfg: CirclesConfig | None = None,
+                memo: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A layer's nodes (graph ids of the nodes with a tie in it) and its ties, each once, as
     positions among those nodes: ``(nodes, src, dst, weight)``. With ``cfg`` (the family layer
     and its households) each weight is scaled by the tie's shared contacts
-    (:func:`shared_contact_factor`, ``cfg.family_shared_contacts``)."""
+    (:func:`shared_contact_factor`, ``cfg.family_shared_contacts``). ``memo`` (int8 per CSR
+    entry, -1 = not counted yet) keeps the counts, capped at 2 as the factor caps them, for
+    the next caller: the household join's ties include the family layer's."""
     rows = _entry_rows(graph)
     once = np.flatnonzero(keep & (rows < graph.indices))
     has_tie = np.zeros(graph.n_nodes, bool)
@@ -440,7 +442,12 @@ def _layer_ties(graph: CallGraph, keep: np.ndarray, cfg: CirclesConfig | None = 
     index = np.cumsum(has_tie) - 1  # node -> its number among the layer's nodes (a lookup, not a search)
     weight = np.asarray(graph.weights[once], np.float64)
     if cfg is not None and cfg.family_shared_contacts > 0:
-        shared = shared_contacts(graph, once, cfg.join_max_contacts, rows=rows[once])
+        if memo is None:
+            shared = shared_contacts(graph, once, cfg.join_max_contacts, rows=rows[once])
+        else:
+            todo = once[memo[once] < 0]
+            memo[todo] = np.minimum(shared_contacts(graph, todo, cfg.join_max_contacts, rows=rows[todo]), 2)
+            shared = memo[once]
         factor = shared_contact_factor(shared, cfg.family_shared_contacts)
         # a number with this one contact cannot share any: no evidence either way (a child's or
         # a grandparent's phone that only ever calls one parent is family all the same)
@@ -452,7 +459,7 @@ def _layer_ties(graph: CallGraph, keep: np.ndarray, cfg: CirclesConfig | None = 
 
 def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: float,
                 min_size: int, max_size: int, cfg: CirclesConfig, initial: np.ndarray | None = None,
-                shared: bool = False) -> "_LayerPlan":
+                shared: bool = False, memo: np.ndarray | None = None) -> "_LayerPlan":
     """The Leiden tasks of a layer: communities of an allowed size, and the modularity.
 
     Leiden runs on the layer's nodes that have a tie in it: the others would be singletons,
@@ -460,9 +467,9 @@ def _layer_plan(graph: CallGraph, keep: np.ndarray, objective: str, resolution: 
     It runs on batches of whole components (:func:`leiden_batches`): one task each, run by a
     ``map_tasks(fn, tasks, costs) -> results`` (:func:`serial_map` here; the job passes one
     that runs them on the Dask workers, costliest first). ``shared``: weights scaled by shared
-    contacts (the family layer, :func:`_layer_ties`).
+    contacts (the family layer, :func:`_layer_ties`; ``memo`` keeps the counts).
     """
-    nodes, src, dst, weight = _layer_ties(graph, keep, cfg if shared else None)
+    nodes, src, dst, weight = _layer_ties(graph, keep, cfg if shared else None, memo)
     start = None
     if initial is not None:
         start = unique_inverse(initial[nodes])[1]
@@ -660,12 +667,16 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
         return pd.concat([inferred[inferred["circle_id"].str.startswith(f"{p}-")] for p in prefixes])
 
     info, plans = {}, []
+    # the family layer's shared-contact counts, kept for its household join (a superset of its
+    # ties) instead of counted twice
+    memo = (np.full(graph.indices.size, -1, np.int8)
+            if cfg.family_shared_contacts > 0 and cfg.household_resolution > 0 else None)
     for layer, kind, prefix, keep in social_layers(graph, cfg):
         objective, resolution, lo, hi = cfg.leiden_params(layer)
         prev = previous_of(kind, prefix)
         initial = None if prev is None else initial_membership(graph.keys, prev)
         plans.append((layer, kind, prefix, keep, _layer_plan(graph, keep, objective, resolution, lo, hi, cfg, initial,
-                                                             shared=layer == "family")))
+                                                             shared=layer == "family", memo=memo)))
     tasks = [t for *_, plan in plans for t in plan.tasks]
     results = map_tasks(_leiden_batch, tasks, [c for *_, plan in plans for c in plan.costs])
     del tasks
@@ -684,7 +695,7 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
             _, resolution, lo, hi = cfg.leiden_params(level)
             on = plan
             if mask is not keep:  # more ties than the layer's (no Leiden batches of its own)
-                n, a, b, w = _layer_ties(graph, mask, cfg if level == "household" else None)
+                n, a, b, w = _layer_ties(graph, mask, cfg if level == "household" else None, memo)
                 on = _LayerPlan(n, a, b, w, np.zeros(0, np.int64), np.zeros(1, np.int64), [], [], lo, hi)
                 label = np.full(graph.n_nodes, -1, np.int64)
                 label[plan.nodes] = fine

@@ -726,6 +726,33 @@ def test_a_phone_that_calls_only_one_parent_stays_in_the_family():
     assert fam == [set(number_keys(pa.array([p, k1, k2])))]
 
 
+def test_the_household_join_reuses_the_family_layers_shared_contact_counts(monkeypatch):
+    """The household join's ties include the family layer's: each tie's shared contacts are
+    counted once, and the circles are those of counting every layer afresh."""
+    import socialgraph.circles as circles_mod
+    from worlds import synthetic_world
+
+    w = synthetic_world(3000, 12, 4)
+    counted = []
+    real = circles_mod.shared_contacts
+
+    def recording(graph, entries, max_contacts, rows=None):
+        counted.append(np.asarray(entries).copy())
+        return real(graph, entries, max_contacts, rows)
+
+    monkeypatch.setattr(circles_mod, "shared_contacts", recording)
+    rows, info = inferred_circles(w.graph)
+    assert len(counted) == 2 and counted[0].size > 100 and counted[1].size > 100  # family layer, then join
+    everything = np.concatenate(counted)
+    assert np.unique(everything).size == everything.size  # no tie counted twice
+    assert info["household"]["circles"] > 0
+    # the same circles as with each layer counting its own ties
+    monkeypatch.setattr(circles_mod, "_layer_ties",
+                        lambda graph, keep, cfg=None, memo=None, _f=circles_mod._layer_ties: _f(graph, keep, cfg, None))
+    again, _ = inferred_circles(w.graph)
+    pd.testing.assert_frame_equal(rows, again)
+
+
 def test_inferred_family_circles_are_mostly_one_household():
     from worlds import synthetic_world
 
