@@ -23,6 +23,10 @@ Definitions (the same as the closing notes of the issues quote):
   2+ members left in the test's window, at least one of them because of a campaign or of social
   contagion (a real cluster of dependent churn, as DOMAIN.md describes contagion: "a family moving
   together"); the issue's bar is on campaign precision, this is the product's own view;
+* **off campaign**: the flagged circles that hit no campaign, split by the truth causes of
+  their churned members: all independent (the test's own false discoveries), contagion
+  without a campaign leaver, and those with a campaign leaver (one leaver of a campaign, or
+  several in a circle under half from the unit);
 * **dependent-churn precision**: flagged circles with at least one churned member whose
   truth cause is a campaign or social contagion, i.e. the circle's churn is not all the
   independent baseline churn the test's null describes (the statistical false-discovery
@@ -126,6 +130,14 @@ def evaluate(world: Path, run: Path) -> dict:
     churned_rows = flagged[flagged["churned"].astype(bool)] if "churned" in flagged else flagged.iloc[:0]
     dependent = set(churned_rows.loc[churned_rows["msisdn"].astype(str).isin(set(caused)), "circle_id"])
     out["dependent_churn_precision"] = len(dependent) / len(size) if len(size) else float("nan")
+    # the flagged circles off a campaign, by the causes of their churned members' leaving
+    off = churned_rows[~churned_rows["circle_id"].isin(good)].merge(churn[["msisdn", "cause"]], on="msisdn", how="left")
+    by_cause = off.groupby("circle_id")["cause"].agg(lambda c: ("campaign" in set(c), "contagion" in set(c)))
+    no_churn = len(set(size.index) - good - set(off["circle_id"]))  # (none: flags need 2+ churned)
+    out["off_campaign"] = (
+        f"{len(size) - len(good)}: {sum(not a and not b for a, b in by_cause) + no_churn} all independent, "
+        f"{sum(b and not a for a, b in by_cause)} contagion (no campaign leaver), "
+        f"{sum(a for a, b in by_cause)} with a campaign leaver")
 
     # -- targets --------------------------------------------------------------------------
     targets = pd.read_csv(run / "targets.csv", dtype={"msisdn": str})

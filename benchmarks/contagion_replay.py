@@ -53,7 +53,7 @@ from socialgraph.subscribers import Subscribers, day_number, subscribers_from_ar
 _MEMBER_COLS = ["circle_id", "kind", "source", "key", "node", "on_net", "active", "strength",
                 "strongest_tie", "influence", "role"]
 _SHOW = ["flagged", "recall_cluster_before_as_of", "campaign_precision", "social_precision", "cluster_precision",
-         "dependent_churn_precision", "targets_lift",
+         "dependent_churn_precision", "off_campaign", "targets_lift",
          "recall_if_2_left_before_as_of", "recall_if_3_left_before_as_of", "recall_if_4+_left_before_as_of",
          "recall_family", "recall_vnet", "recall_household", "recall_workplace"]
 
