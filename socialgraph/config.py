@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
+from fractions import Fraction
 
 #: a memory size as Dask reads it: bytes, or a number with a unit (4GiB, 500 MB, 1.5e9)
 _BYTES = re.compile(r"\d+(\.\d+)?(e\d+)?\s*([kKMGTP]i?B|B)?")
@@ -460,12 +461,18 @@ class ContagionConfig:
     both synthetic operators (500k and 1M); 6-7 % of flagged circles hold only independent
     churn. A contact list tolerates a false lead in eight better than missing real clusters.
 
-    ``recent_weight``: a churn in the second half of the window counts this many times in the
-    circle's churn score (1 = a plain count). Contagion is recent and rising churn; a circle
-    whose members left in the last two weeks is stronger evidence of it than one whose members
-    left a month apart. The null keeps the test exact: members churn at their baseline risk
-    and, when they do, in each half as often as all churners of the window did (so a
-    seasonal rise in churn does not make every circle look rising).
+    ``recent_weight``: a churn in the second half of the window counts this many times one in
+    the first half in the circle's churn score (1 = a plain count; a ratio of small integers,
+    denominator at most 4: 1.5 scores an early churn 2 and a late one 3). Contagion is recent
+    and rising churn; a circle whose members left in the last two weeks is stronger evidence
+    of it than one whose members left a month apart. The null keeps the test exact: members
+    churn at their baseline risk and, when they do, in each half as often as all churners of
+    the window did (so a seasonal rise in churn does not make every circle look rising).
+    Why 1.5 and not 2: at 2, one late churn scores as much as two early ones, so a family of
+    two who both left in the window's first fortnight looked no more unusual than one member
+    leaving late (q 0.3-0.7 for such family plans); at 1.5 two leavers always outweigh one,
+    and the later ones still count more. On five synthetic operators (500k seeds 42, 1, 2, 3
+    and 1M) it found 0.2-4.5 points more campaigns at the same precision (README).
 
     ``layer_weight_*``: prior weights of the circle layers in the weighted multiple-testing
     procedure (Genovese, Roeder and Wasserman 2006; normalised to average 1 over the tested
@@ -489,7 +496,7 @@ class ContagionConfig:
     min_churned: int = 2
     method: str = "discrete_bh"
     baseline: str = "independent"
-    recent_weight: int = 2
+    recent_weight: float = 1.5
     layer_weight_family: float = 1.0
     layer_weight_vnet: float = 1.0
     layer_weight_work: float = 1.0
@@ -500,13 +507,27 @@ class ContagionConfig:
         _check_range("contagion", "recent_days", self.recent_days, 1, self.window_days, integer=True)
         _check_range("contagion", "fdr", self.fdr, 1e-9, 1.0)
         _check_range("contagion", "min_churned", self.min_churned, 1, None, integer=True)
-        _check_range("contagion", "recent_weight", self.recent_weight, 1, 10, integer=True)
+        _check_range("contagion", "recent_weight", self.recent_weight, 1, 10)
+        early, late = self.score_weights()
+        if abs(late / early - self.recent_weight) > 1e-9:
+            raise ValueError(f"contagion.recent_weight must be a ratio of small integers (denominator at most 4, "
+                             f"such as 1.5, 1.25 or 2), got {self.recent_weight!r}")
         for layer in ("family", "vnet", "work", "social"):
             _check_range("contagion", f"layer_weight_{layer}", getattr(self, f"layer_weight_{layer}"), 0.01, 100.0)
         if self.baseline not in ("independent", "all"):
             raise ValueError(f"contagion.baseline must be 'independent' or 'all', got {self.baseline!r}")
         if self.method not in ("discrete_bh", "bh"):
             raise ValueError(f"contagion.method must be 'discrete_bh' or 'bh', got {self.method!r}")
+
+    def score_weights(self) -> tuple[int, int]:
+        """The churn score's integer weights of an early and a late churn (``recent_weight``
+        as a fraction of denominator at most 4).
+
+        >>> ContagionConfig().score_weights(), ContagionConfig(recent_weight=2).score_weights()
+        ((2, 3), (1, 2))
+        """
+        ratio = Fraction(self.recent_weight).limit_denominator(4)
+        return ratio.denominator, ratio.numerator
 
     def layer_weights(self) -> dict[str, float]:
         """The prior weight of each circle layer in the weighted multiple-testing procedure."""

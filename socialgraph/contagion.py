@@ -437,7 +437,8 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     probabilities: their stratum's rate where no co-member churned
     (:func:`independent_churn_probability`), or over everyone with ``cfg.baseline == "all"``
     (:func:`baseline_churn_probability`). The statistic is the circle's churn
-    score (a churn in the window's second half counts ``cfg.recent_weight`` times), its
+    score (a churn in the window's second half counts ``cfg.recent_weight`` times one in the
+    first, :meth:`~socialgraph.config.ContagionConfig.score_weights`), its
     p-value the exact upper tail of the score when members churn at their baselines, in each
     half as often as the window's churners did (:func:`score_tails`, :func:`churn_half_shares`;
     with ``recent_weight`` 1, the Poisson-binomial tail of the count). q-values are weighted
@@ -519,11 +520,14 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     })
 
     # the churn score: a churn in the second half of the window counts ``recent_weight`` times
-    circles["churn_score"] = circles["churned_first_half"] + cfg.recent_weight * circles["churned_second_half"]
-    if cfg.recent_weight == 1:
+    # one in the first (integer weights: 2 and 3 for the default 1.5)
+    early, late = cfg.score_weights()
+    circles["churn_score"] = early * circles["churned_first_half"] + late * circles["churned_second_half"]
+    if early == late:  # a plain count
         weights, shares = (1,), (1.0,)
+        circles["churn_score"] = circles["churned_recent"]
     else:
-        weights = (1, cfg.recent_weight)
+        weights = (early, late)
         shares = tuple(churn_half_shares(subs, start, as_of_day, not_churn=reentry, among=isolated))
     # exact tails per circle, over the tested members' baselines (rows grouped by circle)
     probs = np.clip(baseline[sel], 0.0, 1.0)

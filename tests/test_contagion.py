@@ -549,13 +549,14 @@ def test_planted_clique_is_flagged_and_normal_circles_are_not(contagion_world):
     assert circles["contagion"].dtype == bool
 
 
-def _score_sf(score, n, rate, late_share, recent_weight=2):
-    """P(S >= score): n members churning at ``rate``, a late churn (``late_share`` of churns)
-    counting ``recent_weight``; the multinomial sum over (early, late) churner counts."""
+def _score_sf(score, n, rate, late_share, weights=(2, 3)):
+    """P(S >= score): n members churning at ``rate``, an early churn counting ``weights[0]``
+    and a late one (``late_share`` of churns) ``weights[1]``; the multinomial sum over
+    (early, late) churner counts."""
     total = 0.0
     for i in range(n + 1):
         for j in range(n + 1 - i):
-            if i + recent_weight * j >= score:
+            if weights[0] * i + weights[1] * j >= score:
                 total += (math.factorial(n) / (math.factorial(i) * math.factorial(j) * math.factorial(n - i - j))
                           * (rate * (1 - late_share)) ** i * (rate * late_share) ** j * (1 - rate) ** (n - i - j))
     return total
@@ -588,16 +589,22 @@ def test_expected_churn_and_p_values_are_the_members_baselines(contagion_world):
     assert_allclose(c["expected_churn"], c["tested"] * rate, rtol=1e-12)
     plain = _by_id(circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(recent_weight=1, baseline="all"),
                                     reentry_keys=reentry)[0])
+    twice = _by_id(circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(recent_weight=2, baseline="all"),
+                                    reentry_keys=reentry)[0])
     for cid in ("vnet:clique", "vnet:match", "vnet:old", "vnet:flat", "vnet:n000", "vnet:n250", "vnet:n295"):
         n, k = c.loc[cid, "tested"], c.loc[cid, "churned_recent"]
         # a plain count: the binomial tail
         assert plain.loc[cid, "churn_score"] == k
         assert plain.loc[cid, "p_value"] == pytest.approx(stats.binom.sf(k - 1, n, rate), rel=1e-9)
         assert plain.loc[cid, "p_value"] == pytest.approx(poisson_binomial_sf(k, np.full(n, rate)), rel=1e-12)
-        # the default score: a churn in the second half counts twice
-        score = c.loc[cid, "churned_first_half"] + 2 * c.loc[cid, "churned_second_half"]
+        # the default score: an early churn counts 2, a late one 3 (recent_weight 1.5)
+        score = 2 * c.loc[cid, "churned_first_half"] + 3 * c.loc[cid, "churned_second_half"]
         assert c.loc[cid, "churn_score"] == score
         assert c.loc[cid, "p_value"] == pytest.approx(_score_sf(score, n, rate, late_share), rel=1e-9)
+        # recent_weight 2: 1 and 2
+        score2 = c.loc[cid, "churned_first_half"] + 2 * c.loc[cid, "churned_second_half"]
+        assert twice.loc[cid, "churn_score"] == score2
+        assert twice.loc[cid, "p_value"] == pytest.approx(_score_sf(score2, n, rate, late_share, (1, 2)), rel=1e-9)
     # members: churned, the day, and a baseline for the tested only
     tiny = m[m["circle_id"] == "vnet:tiny"].sort_values("key")
     assert tiny["churned"].tolist() == [True, False]
@@ -703,6 +710,9 @@ def test_layer_weights_favour_family_and_work_circles_over_friends(contagion_wor
         ContagionConfig(layer_weight_social=0)
     with pytest.raises(ValueError, match="recent_weight"):
         ContagionConfig(recent_weight=0)
+    with pytest.raises(ValueError, match="ratio of small integers"):
+        ContagionConfig(recent_weight=1.3)  # 13/10: no exact integer weights of denominator <= 4
+    assert ContagionConfig(recent_weight=1.25).score_weights() == (4, 5)
     with pytest.raises(ValueError, match="contagion.method"):
         ContagionConfig(method="holm")
 
