@@ -482,8 +482,9 @@ class ContagionConfig:
     four times the evidence, and the others get a bit more of the error budget.
 
     On the synthetic operator (500k / 1M subscribers, ``benchmarks/circles_eval.py``) the
-    defaults find 73.4 % / 73.2 % of the planted competitor campaigns, with 73.7 % / 71.5 % of
-    the flagged circles on one (README: the whole frontier); with the plain baseline at fdr
+    defaults find 77.4 % / 79.2 % of the planted competitor campaigns, with 70.7 % / 70.2 % of
+    the flagged circles on one (README: the whole frontier; 73.4 % / 73.2 % at 73.7 % / 71.5 %
+    before shared contacts in the family layer and the 2-3 score); with the plain baseline at fdr
     0.2, 70.9 % / 71.1 % at 77.5 % / 73.0 %; before workplace circles (:class:`CirclesConfig`),
     61.5 % / 63.7 % at 77.6 % / 71.7 %, and a plain count with equal layer weights found
     54.6 % / 59.2 % at 72.5 % / 70.1 %. Under shuffled churn (no contagion) nothing is
