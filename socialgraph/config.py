@@ -458,7 +458,7 @@ class ContagionConfig:
 
     ``fdr`` 0.12: with the independent baseline the q-values are nearly honest, and 0.12 is the
     highest level at which at least 70 % of the flagged circles are on a planted campaign on
-    both synthetic operators (500k and 1M); 7-8 % of flagged circles hold only independent
+    both synthetic operators (500k and 1M); 6.8-7.6 % of flagged circles hold only independent
     churn. A contact list tolerates a false lead in eight better than missing real clusters.
 
     ``recent_weight``: a churn in the second half of the window counts this many times one in
