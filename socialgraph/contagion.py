@@ -523,9 +523,8 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     # one in the first (integer weights: 2 and 3 for the default 1.5)
     early, late = cfg.score_weights()
     circles["churn_score"] = early * circles["churned_first_half"] + late * circles["churned_second_half"]
-    if early == late:  # a plain count
+    if early == late:  # a plain count (recent_weight 1: both weights 1)
         weights, shares = (1,), (1.0,)
-        circles["churn_score"] = circles["churned_recent"]
     else:
         weights = (early, late)
         shares = tuple(churn_half_shares(subs, start, as_of_day, not_churn=reentry, among=isolated))
