@@ -3,7 +3,7 @@
     python benchmarks/leiden.py               # the 1M world (runs the graph job first if needed)
     python benchmarks/leiden.py --repeats 3
 
-The circles stage runs igraph's Leiden through :func:`socialgraph.circles.leiden_communities` on
+The circles stage runs igraph's Leiden through :func:`socialgraph.communities.leiden_communities` on
 three layers of the call graph (family, work and social ties; see ``CirclesConfig``). This
 prints, for each layer and for the whole graph, the wrapper's time (conversion of the CSR to an
 igraph graph, seeding, the run, the modularity) against ``igraph.Graph.community_leiden`` called
@@ -31,7 +31,8 @@ from kernels import DATA, load_graph  # noqa: E402
 def main() -> None:
     import numpy as np
 
-    from socialgraph.circles import _communities, layer_graph, leiden_communities, social_layers
+    from socialgraph.communities import leiden_communities
+    from socialgraph.layers import _communities, layer_graph, social_layers
     from socialgraph.config import CirclesConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

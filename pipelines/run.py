@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from socialgraph.backtest import backtest
-from socialgraph.circles import circle_members, serial_map
+from socialgraph.circles import circle_members
+from socialgraph.communities import serial_map
 from socialgraph.config import ClusterConfig, JobConfig
 from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph

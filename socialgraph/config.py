@@ -301,12 +301,12 @@ class CirclesConfig:
     households without a family plan 71.3 % / 63.4 % against 66.7 % / 57.4 %. It was off by
     default while its Leiden ran on the whole joined graph, one giant component (9.4 s / 14.4 s
     at 500k / 1M). The join now cuts that graph along the ties that cannot gain at this
-    resolution (:func:`socialgraph.circles._join_with_leaves`: exact for CPM), and a friend's
+    resolution (:func:`socialgraph.communities._join_with_leaves`: exact for CPM), and a friend's
     tie between two families rarely can: 0.4 s / 1.1 s.
 
     **Shared contacts** (``family_shared_contacts``, default 1.0; 0 = off): in the family layer
     and the household join a tie's weight is scaled by the contacts its two ends share
-    (:func:`socialgraph.circles.shared_contacts`; numbers with more than ``join_max_contacts``
+    (:func:`socialgraph.layers.shared_contacts`; numbers with more than ``join_max_contacts``
     ties are nobody's shared contact): ``(1 + s * min(shared, 2)) / (1 + s)``, half for a tie
     whose ends share no contact, as is with one, 1.5x with two or more; a tie of a number with
     no other contact keeps its weight (it cannot share one). Why: a household is a
@@ -338,7 +338,7 @@ class CirclesConfig:
     active days that reach a work-layer member: a colleague seen on one day only, whom
     ``social_min_days`` keeps out of the teams (one-off calls would blur them), still counts
     towards a workplace; a member tied to one community only is placed after Leiden, where the
-    CPM gains (:func:`socialgraph.circles._join_with_leaves`), which halves the join's time.
+    CPM gains (:func:`socialgraph.communities._join_with_leaves`), which halves the join's time.
     With them the test found 69.6 % / 69.4 % of the campaigns (500k / 1M) at 76.9 % / 72.8 %
     precision instead of 68.1 % / 67.8 % at 75.7 % / 72.7 %; workplaces without a V-net 63.2 %
     / 65.4 % instead of 57.9 % / 60.8 %. ``workplace_min_days`` at ``social_min_days`` or above

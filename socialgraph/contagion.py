@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .arrays import isin
-from .circles import circle_layer
+from .layers import circle_layer
 from .config import ContagionConfig
 from .kernels._jit import njit
 from .kernels.circles import _score_tails
@@ -454,7 +454,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
     churned_second_half, churned_last_days, reentries, ported, competitor_members,
     window_days, q_bh, q_discrete, churned_previous_run, churn_score, test_weight, layer``
-    (``family``, ``vnet``, ``work`` or ``social``: :func:`socialgraph.circles.circle_layer`).
+    (``family``, ``vnet``, ``work`` or ``social``: :func:`socialgraph.layers.circle_layer`).
     Members gain ``churned`` (bool), ``churn_day`` (-1 if none in the window), ``baseline``
     (NaN if not tested).
     """

@@ -90,6 +90,20 @@ class CallGraph:
             out[has] = np.maximum.reduceat(vals, self.indptr[:-1][has])
         return out
 
+    def entry_rows(self) -> np.ndarray:
+        """The row (node) of every CSR entry, int32 where the node ids fit (half the memory: at
+        100M CDR rows there are ~60M entries, and the circles stage holds the client's peak).
+        Rebuilt where needed rather than held through the stage: ~0.2 s each at that size,
+        against 240 MB more at the peak.
+
+        >>> import numpy as np
+        >>> g = build_call_graph(np.array([1, 1]), np.array([2, 3]), np.ones(2), on_net_keys=np.arange(1, 4))
+        >>> g.entry_rows().tolist()
+        [0, 0, 1, 2]
+        """
+        dtype = np.int32 if self.n_nodes < 2**31 else np.int64
+        return np.repeat(np.arange(self.n_nodes, dtype=dtype), np.diff(self.indptr))
+
     def to_networkx(self):
         """A ``networkx.Graph`` with node ids 0..n-1 and edge attribute ``weight``."""
         import networkx as nx

@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from .arrays import isin, unique
-from .circles import circle_level
+from .layers import circle_level
 from .config import OffersConfig
 from .subscribers import Subscribers
 
@@ -159,7 +159,7 @@ def circle_reason(kind: str, source: str | None, size: int, churned: int, expect
     bring_back : int
         Bring-back rows the circle has on the list.
     layer : str, optional
-        The level the circle was found at (:func:`socialgraph.circles.circle_level`): ``work``
+        The level the circle was found at (:func:`socialgraph.layers.circle_level`): ``work``
         names a social circle found among working-hours ties (colleagues) a work circle,
         ``workplace`` one that joins several of them a workplace.
 

@@ -101,3 +101,14 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
     for i, j in enumerate(ordered):
         q[j] = min(1.0, min(m * p_values[ordered[k]] / (k + 1) for k in range(i, m)))
     return q
+
+
+def cpm_reference(src, dst, weight, node_weight, membership, resolution: float) -> float:
+    """The CPM quality as igraph defines it, with node weights (1 each: plain CPM): the weight
+    of the ties inside communities minus ``resolution * W**2 / 2`` per community, ``W`` its
+    total node weight. ``src, dst, weight``: each undirected tie once."""
+    inside = sum(float(w) for u, v, w in zip(src, dst, weight) if membership[u] == membership[v])
+    total: dict = {}
+    for node, community in enumerate(membership):
+        total[community] = total.get(community, 0.0) + float(node_weight[node])
+    return inside - resolution * sum(t * t for t in total.values()) / 2

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from socialgraph.circles import circle_members, layer_graph
+from socialgraph.circles import circle_members
+from socialgraph.layers import layer_graph
 from socialgraph.lineage import (
     carry_history,
     history_rows,

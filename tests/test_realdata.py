@@ -258,7 +258,7 @@ def test_ties_whose_ends_share_a_contact_are_friends_more_often(ties):
     far more often than friends' do. Here, on real phones, the same measure must point the
     same way against the outside truth: ties with a shared contact are Facebook friendships
     more often than ties without."""
-    from socialgraph.circles import shared_contacts
+    from socialgraph.layers import shared_contacts
 
     graph = _cns_graph(ties)
     entries = np.arange(graph.indices.size)
@@ -337,7 +337,7 @@ def test_social_communities_recover_departments_of_a_real_email_network():
     resolution) on a real organisation: circles should be departments."""
     import igraph as ig
 
-    from socialgraph.circles import leiden_communities
+    from socialgraph.communities import leiden_communities
     from socialgraph.config import CirclesConfig
 
     edges, department = read_eu_core()
