@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from socialgraph.circles import circle_members
 from socialgraph.layers import layer_graph
