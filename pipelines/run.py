@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from socialgraph.backtest import backtest
@@ -33,7 +32,6 @@ from socialgraph.config import ClusterConfig, JobConfig
 from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph
 from socialgraph.lineage import carry_history, history_rows, mark_previous_targets, match_circles, previous_churn
-from socialgraph.numbers import format_numbers
 from socialgraph.offers import build_targets
 from socialgraph.reentry import detect_number_changes
 from socialgraph.report import render_report, report_inputs
@@ -58,6 +56,8 @@ from .graph_build import build_graph_edges, default_buckets
 from .ingest import check_usable_rows, open_cdrs, scan
 from .io import FILE_MODE, InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, remove_leftovers, replace_dir, write_json, write_parquet, write_targets
+from .tables import changes_table, circles_table, history_table, members_table, nodes_table, pa_table, \
+    scored_table
 
 log = logging.getLogger("socialgraph")
 
@@ -363,7 +363,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
             tmp.write_text(page, encoding="utf-8")
         # The write stage was the client's memory peak at 100M CDR rows: the nodes go first so
         # the call graph can go, and Arrow's allocator hands each written table's pages back.
-        write_parquet(_nodes_table(graph, secret), out / catalog.NODES)
+        write_parquet(nodes_table(graph, secret), out / catalog.NODES)
         n_nodes = graph.n_nodes
         graph = None  # the CSR: the biggest thing the client holds
         pool = pa.default_memory_pool()
@@ -543,125 +543,3 @@ def keys_from_pseudonyms(members: pd.DataFrame, keys: np.ndarray, secret: bytes)
     out = members[~pd.isna(key)].copy()
     out["key"] = key[~pd.isna(key)].astype(np.int64)
     return out.reset_index(drop=True)
-
-
-def scored_table(scored, secret: bytes | None = None):
-    """The scored subscribers with msisdn strings, in the contract's column order."""
-    import pyarrow as pa
-
-    from socialgraph.numbers import numbers_out
-
-    t = pa.Table.from_pandas(scored.drop(columns=["key"]), preserve_index=False)
-    return t.append_column("msisdn", numbers_out(scored["key"].to_numpy(), secret))
-
-
-def _dates(days: np.ndarray, valid: np.ndarray):
-    import pyarrow as pa
-
-    return pa.array(np.where(valid, days, 0).astype(np.int32), mask=~valid).cast(pa.date32())
-
-
-def circles_table(circles: pd.DataFrame, members: pd.DataFrame, secret: bytes | None = None):
-    """circles.parquet: the contract's columns, the test's details, and the masked anchor (its
-    pseudonym when pseudonymising: a masked number still shows seven digits)."""
-    import pyarrow as pa
-
-    from socialgraph.numbers import mask_numbers, pseudonymise_keys
-
-    anchors = members.loc[members["role"] == "anchor", ["circle_id", "key"]]
-    if secret is None:
-        shown = mask_numbers(format_numbers(anchors["key"].to_numpy()))
-    else:
-        shown = pseudonymise_keys(anchors["key"].to_numpy(), secret)
-    # each circle's anchor by Arrow's hash lookup; a circle without one gets a null index, so a
-    # null anchor. No loop over circles, and no Python string objects (a pandas index of them
-    # took 3.9 s at 2.7M circles)
-    at = pc.index_in(_strings_out(circles["circle_id"]), value_set=_strings_out(anchors["circle_id"]))
-    anchor = shown.cast(pa.string()).take(at)
-    t = pa.Table.from_pandas(circles, preserve_index=False)
-    return t.append_column("anchor", anchor.cast(pa.string()))
-
-
-def _strings_out(column: pd.Series):
-    """A string column as an Arrow string array, straight from pandas' Arrow-backed strings
-    (through Python objects, the four string columns of 11.5M member rows took 8 s)."""
-    import pyarrow as pa
-
-    arr = pa.array(column)
-    return arr if arr.type == pa.string() else arr.cast(pa.string())
-
-
-def members_table(members: pd.DataFrame, secret: bytes | None = None):
-    import pyarrow as pa
-
-    from socialgraph.numbers import numbers_out
-
-    day = members["churn_day"].to_numpy()
-    return pa.table({
-        "circle_id": _strings_out(members["circle_id"]),
-        "msisdn": numbers_out(members["key"].to_numpy(), secret),
-        "on_net": members["on_net"].to_numpy(),
-        "role": _strings_out(members["role"]),
-        "influence": members["influence"].to_numpy(np.float64),
-        "churned": members["churned"].to_numpy(),
-        "kind": _strings_out(members["kind"]),
-        "source": _strings_out(members["source"]),
-        "active": members["active"].to_numpy(),
-        "strongest_tie": members["strongest_tie"].to_numpy(np.float64),
-        "churn_date": _dates(day, day >= 0),
-    })
-
-
-def changes_table(changes: pd.DataFrame, secret: bytes | None = None):
-    import pyarrow as pa
-
-    from socialgraph.numbers import numbers_out
-
-    return pa.table({
-        "old_msisdn": numbers_out(changes["old_key"].to_numpy(np.int64), secret),
-        "new_msisdn": numbers_out(changes["new_key"].to_numpy(np.int64), secret),
-        "kind": changes["kind"].to_numpy(dtype=object),
-        "similarity": changes["similarity"].to_numpy(np.float64),
-        "evidence": changes["evidence"].to_numpy(dtype=object),
-        "operator": changes["operator"].to_numpy(dtype=object),
-        "shared_contacts": changes["shared_contacts"].to_numpy(np.int64),
-        "same_imei": changes["same_imei"].to_numpy(bool),
-        "churn_date": _dates(changes["churn_day"].to_numpy(np.int64), np.ones(len(changes), bool)),
-        "new_first_date": _dates(changes["new_first_day"].to_numpy(np.int64), np.ones(len(changes), bool)),
-    })
-
-
-def pa_table(frame: pd.DataFrame):
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def history_table(history: pd.DataFrame):
-    import pyarrow as pa
-
-    day = history["as_of_day"].to_numpy(np.int64)
-    t = pa.Table.from_pandas(history.drop(columns=["as_of_day"]), preserve_index=False)
-    return t.append_column("as_of", _dates(day, np.ones(day.size, bool)))
-
-
-def _nodes_table(graph, secret: bytes | None = None):
-    import pyarrow as pa
-
-    from socialgraph.numbers import pseudonymise_strings
-
-    from socialgraph.schema import NODES
-
-    deg = np.diff(graph.indptr)
-    src = np.repeat(np.arange(graph.n_nodes), deg)
-    strength = np.bincount(src, weights=graph.weights, minlength=graph.n_nodes)
-    n = graph.nodes
-    return pa.table({
-        "msisdn": (_strings_out(n["msisdn"]) if secret is None
-                   else pseudonymise_strings(_strings_out(n["msisdn"]), secret)),
-        "on_net": n["on_net"].to_numpy(),
-        "operator": _strings_out(n["operator"]),
-        "service_hub": n["service_hub"].to_numpy(),
-        "degree": deg.astype(np.int64),
-        "strength": strength.astype(np.float64),
-    }, schema=NODES)
