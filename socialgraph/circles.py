@@ -10,8 +10,9 @@ small *family* circles from strong reciprocal evening/weekend ties, and *social*
 the remaining repeated ties, in two layers (working-hours ties: colleagues; the rest:
 friends), each layer partitioned by igraph's Leiden (:mod:`socialgraph.communities`); the
 family and work layers' circles are joined again, coarser, into *households* and
-*workplaces* (:func:`socialgraph.layers.joined_levels`, :meth:`socialgraph.layers._LayerPlan.coarse`). Off-net numbers belong to inferred circles like anyone else. An
-inferred circle's id is ``fam-<hex>``, ``hhd-<hex>``, ``wrk-<hex>``, ``wpl-<hex>`` or
+*workplaces* (:func:`socialgraph.layers.joined_levels`,
+:meth:`socialgraph.layers._LayerPlan.coarse`). Off-net numbers belong to inferred circles like
+anyone else. An inferred circle's id is ``fam-<hex>``, ``hhd-<hex>``, ``wrk-<hex>``, ``wpl-<hex>`` or
 ``soc-<hex>`` (its layer), a hash of its lowest member number (stable while that member
 stays; never the number itself).
 
@@ -32,7 +33,7 @@ from .communities import _leiden_batch, serial_map
 from .config import CirclesConfig
 from .graph import CallGraph
 from .kernels.circles import _circle_anchors, _in_circle_ties
-from .layers import LAYER_PREFIX, _layer_plan, _layer_ties, _LayerPlan, joined_levels, social_layers
+from .layers import LAYER_PREFIX, _layer_plan, joined_levels, social_layers
 from .subscribers import Subscribers
 
 __all__ = ["declared_circles", "inferred_circles", "circle_members", "in_circle_ties", "drop_declared_duplicates"]
@@ -176,17 +177,10 @@ def _inferred_rows(graph: CallGraph, cfg: CirclesConfig, previous: pd.DataFrame 
             # the previous run's circles of the level, and of the layer where it had none)
             t0 = time.perf_counter()
             _, resolution, lo, hi = cfg.leiden_params(level)
-            on = plan
             if mask is not keep:  # more ties than the layer's (no Leiden batches of its own)
-                n, a, b, w = _layer_ties(graph, mask, cfg if level == "household" else None, memo)
-                on = _LayerPlan(n, a, b, w, np.zeros(0, np.int64), np.zeros(1, np.int64), [], [], lo, hi)
-                label = np.full(graph.n_nodes, -1, np.int64)
-                label[plan.nodes] = fine
-                fine_on = label[on.nodes]
-                alone = fine_on < 0  # tied only by the extra ties: each a community of its own
-                fine_on[alone] = (int(fine.max()) + 1 if fine.size else 0) + np.arange(int(alone.sum()))
+                on, fine_on = plan.joined(graph, fine, mask, level == "household", cfg, memo, lo, hi)
             else:
-                fine_on = fine
+                on, fine_on = plan, fine
             prev = previous_of(kind, LAYER_PREFIX[level], prefix)
             start = None
             if prev is not None:

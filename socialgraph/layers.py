@@ -298,6 +298,21 @@ class _LayerPlan:
         ok = ok[membership] if membership.size else np.zeros(0, bool)
         return self.nodes[ok], membership[ok], q
 
+    def joined(self, graph: CallGraph, fine: np.ndarray, mask: np.ndarray, shared: bool, cfg: CirclesConfig,
+               memo: np.ndarray | None, min_size: int, max_size: int) -> tuple["_LayerPlan", np.ndarray]:
+        """The plan of a coarser level over ``mask`` (the layer's ties and more:
+        :func:`joined_levels`; ``shared``: weights scaled by shared contacts, ``memo`` keeping
+        the counts), and the start label of each of its nodes for :meth:`coarse`: its community
+        ``fine`` in this layer, or a community of its own for a node tied only by the extra ties."""
+        n, a, b, w = _layer_ties(graph, mask, cfg if shared else None, memo)
+        on = _LayerPlan(n, a, b, w, np.zeros(0, np.int64), np.zeros(1, np.int64), [], [], min_size, max_size)
+        label = np.full(graph.n_nodes, -1, np.int64)
+        label[self.nodes] = fine
+        fine_on = label[on.nodes]
+        alone = fine_on < 0
+        fine_on[alone] = (int(fine.max()) + 1 if fine.size else 0) + np.arange(int(alone.sum()))
+        return on, fine_on
+
     def coarse(self, fine: np.ndarray, resolution: float, cfg: CirclesConfig, min_size: int, max_size: int,
                initial: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """A second, coarser partition of the layer as unions of the ``fine`` communities:

@@ -587,7 +587,6 @@ def test_a_phone_that_calls_only_one_parent_stays_in_the_family():
 def test_the_household_join_reuses_the_family_layers_shared_contact_counts(monkeypatch):
     """The household join's ties include the family layer's: each tie's shared contacts are
     counted once, and the circles are those of counting every layer afresh."""
-    import socialgraph.circles as circles_mod
     import socialgraph.layers as layers_mod
     from worlds import synthetic_world
 
@@ -606,10 +605,8 @@ def test_the_household_join_reuses_the_family_layers_shared_contact_counts(monke
     assert np.unique(everything).size == everything.size  # no tie counted twice
     assert info["household"]["circles"] > 0
     # the same circles as with each layer counting its own ties
-    # (the family layer's ties are taken in socialgraph.layers, the household join's in circles)
-    afresh = lambda graph, keep, cfg=None, memo=None, _f=layers_mod._layer_ties: _f(graph, keep, cfg, None)  # noqa: E731
-    monkeypatch.setattr(layers_mod, "_layer_ties", afresh)
-    monkeypatch.setattr(circles_mod, "_layer_ties", afresh)
+    monkeypatch.setattr(layers_mod, "_layer_ties",
+                        lambda graph, keep, cfg=None, memo=None, _f=layers_mod._layer_ties: _f(graph, keep, cfg, None))
     again, _ = inferred_circles(w.graph)
     pd.testing.assert_frame_equal(rows, again)
 
