@@ -102,8 +102,7 @@ def history_table(history: pd.DataFrame):
 def nodes_table(graph, secret: bytes | None = None):
     """nodes.parquet: every number of the call graph, its degree and strength."""
     deg = np.diff(graph.indptr)
-    src = np.repeat(np.arange(graph.n_nodes), deg)
-    strength = np.bincount(src, weights=graph.weights, minlength=graph.n_nodes)
+    strength = np.bincount(graph.entry_rows(), weights=graph.weights, minlength=graph.n_nodes)
     n = graph.nodes
     return pa.table({
         "msisdn": (_strings_out(n["msisdn"]) if secret is None

@@ -14,8 +14,6 @@ from socialgraph.graph import build_call_graph
 
 
 def _random_graph(seed, n=300, m=1200):
-    from socialgraph.graph import build_call_graph
-
     rng = np.random.default_rng(seed)
     a = rng.integers(0, n, m)
     b = rng.integers(0, n, m)
@@ -48,7 +46,6 @@ def test_leiden_equals_igraph_called_directly_and_is_deterministic():
 
 def test_leiden_finds_planted_communities():
     from socialgraph.communities import leiden_communities
-    from socialgraph.graph import build_call_graph
 
     rng = np.random.default_rng(0)
     blocks = np.repeat(np.arange(10), 20)  # 10 planted groups of 20
@@ -216,7 +213,6 @@ def test_batched_leiden_is_as_good_as_one_run_and_needs_no_particular_executor(o
 
     from socialgraph.communities import partition_modularity
     from socialgraph.layers import _communities
-    from socialgraph.config import CirclesConfig
 
     n, src, dst, w = _random_forest_of_groups(11, 600)
     graph = build_call_graph(src + 1, dst + 1, w, on_net_keys=np.arange(1, n + 1))
