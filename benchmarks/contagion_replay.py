@@ -4,6 +4,7 @@
     python benchmarks/contagion_replay.py --world ... --run OUT --set fdr=0.2 --set window_days=21
     python benchmarks/contagion_replay.py --world ... --run OUT --permutations 6
     python benchmarks/contagion_replay.py --world ... --run OUT --truth-circles
+    python benchmarks/contagion_replay.py --world ... --run OUT --calibration
 
 A change to the contagion code changes every stage's fingerprint (the code is hashed), so
 ``socialgraph run --resume`` recomputes the whole job; this replays just
@@ -23,11 +24,21 @@ error, which BH bounds by ``fdr``.
 of the run's circles, with the same null, weights and q-values: the recall and precision the
 test would reach if circle inference from calls were perfect. The gap to the run's own figures
 is what circle recovery costs, not the test.
+
+``--calibration`` checks the null against the world's own independent churn, heterogeneity
+included (the permutations above only check the arithmetic of a null that holds by
+construction): every churn the truth marks as dependent (a campaign's, or social contagion's)
+is undone, the test is replayed, and for thresholds ``t`` the circles with ``p <= t`` are
+counted against the null's own expectation, ``sum_j F_j(t)`` (``F_j(t)``: the largest p-value
+circle ``j`` can reach at or below ``t``, the count discrete BH uses). A ratio near 1 says the
+stratum baselines describe the members' churn; well below 1 would say the test is
+conservative and leaves power unused, well above that it is anti-conservative.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pickle
 import sys
@@ -45,10 +56,11 @@ sys.path.insert(0, str(HERE.parent))
 
 from circles_eval import evaluate  # noqa: E402
 from pipelines.config_file import load_config  # noqa: E402
+import socialgraph.contagion as contagion_module  # noqa: E402
 from socialgraph.contagion import baseline_strata, circle_contagion  # noqa: E402
 from socialgraph.numbers import format_numbers, number_keys  # noqa: E402
 from socialgraph.offers import build_targets  # noqa: E402
-from socialgraph.subscribers import Subscribers, day_number, subscribers_from_arrow  # noqa: E402
+from socialgraph.subscribers import NEVER, Subscribers, day_number, subscribers_from_arrow  # noqa: E402
 
 _MEMBER_COLS = ["circle_id", "kind", "source", "key", "node", "on_net", "active", "strength",
                 "strongest_tie", "influence", "role"]
@@ -147,6 +159,45 @@ def permuted_null(inputs: dict, cfg, n: int) -> list[tuple[int, int]]:
     return out
 
 
+@contextlib.contextmanager
+def _captured_tails():
+    """The exact null tails the test computes, per circle: yields a dict that holds
+    ``(p, tails, offsets)`` of the last :func:`circle_contagion` call inside the block."""
+    seen, inner = {}, contagion_module._score_tails_flat
+
+    def capture(*args, **kwargs):
+        seen["tails"] = inner(*args, **kwargs)
+        return seen["tails"]
+
+    contagion_module._score_tails_flat = capture
+    try:
+        yield seen
+    finally:
+        contagion_module._score_tails_flat = inner
+
+
+def calibration(world: Path, inputs: dict, cfg, thresholds=(1e-2, 1e-3, 1e-4, 1e-5)) -> tuple[list[tuple], int]:
+    """(t, circles with p <= t, the null's expected count) with the world's dependent churn
+    undone, and the circles flagged there (every one a false discovery)."""
+    churn = pq.read_table(world / "truth" / "churn.parquet", columns=["msisdn", "cause"]).to_pandas()
+    dependent = churn.loc[churn["cause"] != "base", "msisdn"].astype(str).to_numpy(object)
+    subs = inputs["subs"]
+    undone = np.isin(subs.key, number_keys(dependent, inputs["cfg"].numbers))
+    clean = Subscribers(subs.frame.assign(churn_day=np.where(undone, NEVER, subs.churn_day)))
+    with _captured_tails() as seen:
+        circles, _ = contagion(inputs, cfg, clean)
+    _, tails, ptr = seen["tails"]
+    p = circles["p_value"].to_numpy()
+    tested = ~np.isnan(p)
+    out = []
+    for t in thresholds:
+        t_ = t * (1 + 1e-9)
+        # each circle's tails run downwards, so its largest one <= t is the segment's maximum
+        below = np.maximum.reduceat(np.where(tails <= t_, tails, 0.0), ptr[:-1])
+        out.append((t, int((p[tested] <= t_).sum()), float(below[tested].sum())))
+    return out, int(circles["contagion"].sum())
+
+
 def _value(text: str):
     for kind in (int, float):
         try:
@@ -165,6 +216,9 @@ def main() -> None:
     ap.add_argument("--truth-circles", action="store_true",
                     help="test the world's true households and workplaces instead of the run's circles "
                          "(the bound that perfect circle inference would reach)")
+    ap.add_argument("--calibration", action="store_true",
+                    help="null check on the world's own churn: undo its dependent churn and compare "
+                         "circles with p <= t against the null's expected count")
     a = ap.parse_args()
     inputs = load(a.world, a.run)
     if a.truth_circles:
@@ -179,6 +233,12 @@ def main() -> None:
         null = permuted_null(inputs, cfg, a.permutations)
         print(f"permuted null: (q <= {cfg.fdr}, flagged) per permutation {null}; "
               f"share with any flag {np.mean([f > 0 for _, f in null]):.2f}")
+    if a.calibration:
+        rows, flagged = calibration(a.world, inputs, cfg)
+        print(f"calibration (dependent churn undone; {flagged} flagged, all false):")
+        print(f"{'':<40}    t  circles p<=t   expected   ratio")
+        for t, seen, expected in rows:
+            print(f"{'':<40}{t:.0e}  {seen:12d}  {expected:9.1f}  {seen / expected if expected else float('nan'):6.2f}")
 
 
 if __name__ == "__main__":
