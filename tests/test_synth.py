@@ -397,3 +397,16 @@ def test_campaign_leavers_are_members_lost_to_the_operator():
         reentered += int((active & (m.destination == "reentry")).sum())
         left_before += int((gone & (day < as_of)).sum())
     assert reentered > 0 and left_before > 0  # the world has both, so the rule was exercised
+
+
+def test_world_without_workers_has_no_workplaces():
+    """``worker_share`` 0 is a valid setting (it used to fail looking up a V-net of no
+    workplace): nobody is in a workplace or a V-net, no workplace is campaigned, and the
+    households still call (CDRs are produced)."""
+    world = make_operator(SynthConfig(n_subscribers=1_500, weeks=2, future_weeks=2, seed=3,
+                                      worker_share=0.0, campaign_share=0.5))
+    assert world.subscribers["vnet_id"].null_count == world.subscribers.num_rows
+    assert world.truth["membership"]["workplace_id"].null_count == world.truth["membership"].num_rows
+    kinds = set(world.truth["campaigns"]["circle_kind"].to_pylist())
+    assert kinds and kinds <= {"family", "household"}
+    assert sum(t.num_rows for _, t in world.cdr_chunks()) > 0
