@@ -472,7 +472,7 @@ class ContagionConfig:
     two who both left in the window's first fortnight looked no more unusual than one member
     leaving late (q 0.3-0.7 for such family plans); at 1.5 two leavers always outweigh one,
     and the later ones still count more. On five synthetic operators (500k seeds 42, 1, 2, 3
-    and 1M) it found 0.2-4.5 points more campaigns at the same precision (README).
+    and 1M) it found 0.2-4.5 points more campaigns at the same precision (docs/contagion-evidence.md).
 
     ``layer_weight_*``: prior weights of the circle layers in the weighted multiple-testing
     procedure (Genovese, Roeder and Wasserman 2006; normalised to average 1 over the tested
