@@ -30,7 +30,8 @@ included (the permutations above only check the arithmetic of a null that holds 
 construction): every churn the truth marks as dependent (a campaign's, or social contagion's)
 is undone, the test is replayed, and for thresholds ``t`` the circles with ``p <= t`` are
 counted against the null's own expectation, ``sum_j F_j(t)`` (``F_j(t)``: the largest p-value
-circle ``j`` can reach at or below ``t``, the count discrete BH uses). A ratio near 1 says the
+circle ``j`` can reach at or below ``t``, the count discrete BH uses): the run's own
+``beyond_chance`` figures (manifest ``circles``), on the world with its dependent churn undone. A ratio near 1 says the
 stratum baselines describe the members' churn; well below 1 would say the test is
 conservative and leaves power unused, well above that it is anti-conservative.
 """
@@ -38,7 +39,6 @@ conservative and leaves power unused, well above that it is anti-conservative.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import pickle
 import sys
@@ -56,7 +56,6 @@ sys.path.insert(0, str(HERE.parent))
 
 from circles_eval import evaluate  # noqa: E402
 from pipelines.config_file import load_config  # noqa: E402
-import socialgraph.contagion as contagion_module  # noqa: E402
 from socialgraph.contagion import baseline_strata, circle_contagion  # noqa: E402
 from socialgraph.numbers import format_numbers, number_keys  # noqa: E402
 from socialgraph.offers import build_targets  # noqa: E402
@@ -96,14 +95,14 @@ def load(world: Path, run: Path) -> dict:
     }
 
 
-def contagion(inputs: dict, cfg, subs: Subscribers | None = None, reentry_keys=None):
+def contagion(inputs: dict, cfg, subs: Subscribers | None = None, reentry_keys=None, diagnostics=None):
     ch, sc = inputs["changes"], inputs["scored"]
     return circle_contagion(
         inputs["members"], inputs["subs"] if subs is None else subs, inputs["as_of_day"], cfg,
         reentry_keys=ch.loc[ch["kind"] == "reentry", "old_key"].to_numpy() if reentry_keys is None else reentry_keys,
         port_keys=ch.loc[ch["kind"] == "port", "old_key"].to_numpy(),
         competitor_share=pd.Series(sc["competitor_share"].to_numpy(), index=sc["key"].to_numpy()),
-        contacts=inputs["contacts"])
+        contacts=inputs["contacts"], diagnostics=diagnostics)
 
 
 def score(world: Path, run: Path, inputs: dict, circles: pd.DataFrame, members: pd.DataFrame) -> dict:
@@ -159,23 +158,6 @@ def permuted_null(inputs: dict, cfg, n: int) -> list[tuple[int, int]]:
     return out
 
 
-@contextlib.contextmanager
-def _captured_tails():
-    """The exact null tails the test computes, per circle: yields a dict that holds
-    ``(p, tails, offsets)`` of the last :func:`circle_contagion` call inside the block."""
-    seen, inner = {}, contagion_module._score_tails_flat
-
-    def capture(*args, **kwargs):
-        seen["tails"] = inner(*args, **kwargs)
-        return seen["tails"]
-
-    contagion_module._score_tails_flat = capture
-    try:
-        yield seen
-    finally:
-        contagion_module._score_tails_flat = inner
-
-
 def calibration(world: Path, inputs: dict, cfg, thresholds=(1e-2, 1e-3, 1e-4, 1e-5)) -> tuple[list[tuple], int]:
     """(t, circles with p <= t, the null's expected count) with the world's dependent churn
     undone, and the circles flagged there (every one a false discovery)."""
@@ -184,17 +166,10 @@ def calibration(world: Path, inputs: dict, cfg, thresholds=(1e-2, 1e-3, 1e-4, 1e
     subs = inputs["subs"]
     undone = np.isin(subs.key, number_keys(dependent, inputs["cfg"].numbers))
     clean = Subscribers(subs.frame.assign(churn_day=np.where(undone, NEVER, subs.churn_day)))
-    with _captured_tails() as seen:
-        circles, _ = contagion(inputs, cfg, clean)
-    _, tails, ptr = seen["tails"]
-    p = circles["p_value"].to_numpy()
-    tested = ~np.isnan(p)
-    out = []
-    for t in thresholds:
-        t_ = t * (1 + 1e-9)
-        # each circle's tails run downwards, so its largest one <= t is the segment's maximum
-        below = np.maximum.reduceat(np.where(tails <= t_, tails, 0.0), ptr[:-1])
-        out.append((t, int((p[tested] <= t_).sum()), float(below[tested].sum())))
+    diagnostics = {"p_at_most": thresholds}
+    circles, _ = contagion(inputs, cfg, clean, diagnostics=diagnostics)
+    bc = diagnostics["beyond_chance"]
+    out = list(zip(bc["p_at_most"], bc["circles"], bc["by_chance"]))
     return out, int(circles["contagion"].sum())
 
 

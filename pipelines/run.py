@@ -355,7 +355,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     with stages.stage("report") as st:
         page = ck.cached("report", st, lambda: render_report(report_inputs(
             graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
-            window_start_day=day_number(window.start_date), backtest=bt, history=history)))
+            window_start_day=day_number(window.start_date), backtest=bt, history=history,
+            beyond_chance=circle_info.get("beyond_chance"))))
         st["bytes"] = len(page.encode("utf-8"))
 
     with stages.stage("write") as st:
@@ -500,15 +501,18 @@ def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous:
         churned_before = previous_churn(previous["circles"], lineage)
         circle_info["lineage"] = lineage["event"].value_counts().to_dict()
     scored, changes = scores_and_changes()
+    diagnostics: dict = {}
     circles, members = circle_contagion(
         members, subscribers, as_of_day, cfg.contagion,
         reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
         port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
         competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
         previous_churned=churned_before, contacts=subscriber_contacts(graph, subscribers),
+        diagnostics=diagnostics,
     )
     circle_info["flagged"] = int(circles["contagion"].sum())
     circle_info["tested"] = int(circles["p_value"].notna().sum())
+    circle_info.update(diagnostics)
     return {"circles": circles, "members": members, "lineage": lineage, "info": circle_info}
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from .arrays import isin
 from .config import ContagionConfig
 from .layers import circle_layer
-from .significance import _score_tails_flat, bh_qvalues, discrete_bh_qvalues
+from .significance import _score_tails_flat, beyond_chance, bh_qvalues, discrete_bh_qvalues
 from .subscribers import Subscribers
 
 __all__ = ["churn_half_shares", "layer_test_weights", "baseline_strata", "baseline_churn_probability",
@@ -202,7 +202,8 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
                      reentry_keys: np.ndarray | None = None, port_keys: np.ndarray | None = None,
                      competitor_share: pd.Series | None = None,
                      previous_churned: pd.Series | None = None,
-                     contacts: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     contacts: np.ndarray | None = None,
+                     diagnostics: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The contagion test of every circle; returns (circles, members with churn columns).
 
     ``members`` is :func:`socialgraph.circles.circle_members`' table. The window is the
@@ -223,7 +224,11 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     ``previous_churned`` (churn count of the previous run, by circle id, for circles that
     continue) also makes a circle *rising* when it lost more members than last time.
     ``contacts`` (per row of ``subs``: distinct contacts in the call graph) refines the
-    baseline strata.
+    baseline strata. ``diagnostics``, a dict if given, receives ``beyond_chance``: for each
+    ``p_at_most`` (0.01, 0.001 and 0.0001, or the thresholds in ``diagnostics["p_at_most"]``),
+    the tested ``circles`` that reached it and the number expected ``by_chance``
+    (:func:`socialgraph.significance.beyond_chance`): how far churn clusters in circles beyond
+    the members' own risks, and a check of the null.
 
     Circles columns: ``circle_id, kind, source, size, on_net_members, active_members, tested,
     churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
@@ -313,6 +318,11 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     p[counts < max(cfg.min_churned, 1)] = np.nan
     circles["expected_churn"] = np.bincount(codes[sel], weights=probs, minlength=len(circles))
     circles["p_value"] = p
+    if diagnostics is not None:
+        thresholds = tuple(diagnostics.get("p_at_most", (0.01, 0.001, 0.0001)))
+        seen, chance = beyond_chance(p, (tails, tail_ptr), thresholds)
+        diagnostics["beyond_chance"] = {"p_at_most": list(thresholds), "circles": seen.tolist(),
+                                        "by_chance": [round(float(x), 2) for x in chance]}
     # weights fixed by each circle's layer before any churn is looked at
     circles["layer"] = circle_layer(circles["circle_id"].to_numpy(), circles["kind"].to_numpy())
     w = layer_test_weights(circles["layer"].to_numpy(), ~np.isnan(p), cfg)

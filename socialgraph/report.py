@@ -125,6 +125,7 @@ class ReportData:
     earlier run put the circle on its target list.
     ``timeline``: per week, ``week_start`` and ``active``/``churned``/``rate`` of on-net
     members of flagged circles (``flagged_*``) and of other circles (``other_*``).
+    ``beyond_chance``: ``p_at_most``, ``circles`` and ``by_chance`` lists (or None).
     """
 
     as_of_day: int
@@ -152,6 +153,7 @@ class ReportData:
     components: pd.DataFrame
     timeline: pd.DataFrame
     backtest: dict | None = None
+    beyond_chance: dict | None = None
     cohort_share: float = COHORT_SHARE
 
     def day(self, day: int) -> str:
@@ -309,7 +311,7 @@ def _flagged_table(circles: pd.DataFrame, members: pd.DataFrame, targets: pd.Dat
 def report_inputs(graph: CallGraph, subs: Subscribers, scored: pd.DataFrame, circles: pd.DataFrame,
                   members: pd.DataFrame, targets: pd.DataFrame, *, as_of_day: int, window_start_day: int,
                   backtest: dict | None = None, history: pd.DataFrame | None = None,
-                  max_drawn: int = 6) -> ReportData:
+                  max_drawn: int = 6, beyond_chance: dict | None = None) -> ReportData:
     """Aggregate the job's tables into what the report shows.
 
     Parameters
@@ -326,6 +328,8 @@ def report_inputs(graph: CallGraph, subs: Subscribers, scored: pd.DataFrame, cir
         ``as_of_day, circle_id, churned_recent, targeted`` ..., one row per circle per run; this
         run's rows may be in it). None: every flagged circle is on its first run
     max_drawn : how many of the top flagged circles get a drawing
+    beyond_chance : optional, the contagion test's ``beyond_chance`` diagnostics
+        (:func:`socialgraph.contagion.circle_contagion`): circles at ``p <= t`` against chance
 
     Examples
     --------
@@ -395,6 +399,6 @@ def report_inputs(graph: CallGraph, subs: Subscribers, scored: pd.DataFrame, cir
         components=pd.DataFrame({"component": comp,
                                  "mean": [float(scored[c].astype(np.float64).mean()) for c in comp]}),
         timeline=_weekly_churn_of_circles(members, set(flagged["circle_id"]), subs, start, as_of),
-        backtest=backtest,
+        backtest=backtest, beyond_chance=beyond_chance,
     )
 

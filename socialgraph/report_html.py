@@ -171,7 +171,7 @@ def _flagged(d: ReportData) -> str:
              f"their members' own profiles predict, and still rising (q-value: the expected share of false alarms "
              f'among circles flagged at that level). Trajectory: churned members as each run saw them, oldest first '
              f'(hover for the dates); targeted before: on an earlier run\'s target list. Click a column to sort. '
-             f'The contact list is targets.csv.</p>')
+             f'The contact list is targets.csv.</p>') + _beyond_chance(d)
     if d.flagged.empty:
         return (f'<section id="flagged"><h2>Flagged circles</h2>{intro}<p id="no-flagged" data-value="0">'
                 f"<b>No circle is flagged in this run.</b> No circle's recent churn stands out from its members' "
@@ -191,6 +191,29 @@ def _flagged(d: ReportData) -> str:
     count = f'<span id="flagged-count" data-value="{len(rows)}">{len(rows)}</span>'
     return (f'<section id="flagged"><h2>Flagged circles ({count})</h2>{intro}<div class="scroll">'
             f'{_table("circles", _FLAGGED_HEAD, rows, sortable=True)}</div></section>')
+
+
+def _beyond_chance(d: ReportData) -> str:
+    """One sentence: how many circles reached p <= 0.001 against how many chance puts there."""
+    bc = d.beyond_chance
+    if not bc or 0.001 not in bc.get("p_at_most", []):
+        return ""
+    i = bc["p_at_most"].index(0.001)
+    seen, chance = int(bc["circles"][i]), float(bc["by_chance"][i])
+    ratio = seen / chance if chance > 0 else (float("inf") if seen else 1.0)
+    if ratio >= 1.5:
+        times = "many" if not np.isfinite(ratio) else f"{ratio:.1f}"
+        verdict = f"{times} times what chance gives. People leave together: churn clusters in circles."
+    elif ratio >= 2 / 3:
+        verdict = "about what chance gives: churn does not cluster in circles beyond the members' own risks."
+    else:
+        verdict = ("fewer than chance: the members' baseline risks look set too high, and the test is more "
+                   "cautious than its q-values say.")
+    return (f'<p id="beyond-chance" class="note" data-value="{_v(ratio)}">Beyond chance: '
+            f'{_el("span", "beyond-chance-circles", seen, _num(seen))} of the {_e(_num(d.n_tested))} tested circles '
+            f"lost members at p &le; 0.001, where churn at each member's own baseline risk, independent of the "
+            f'others, would put about {_el("span", "beyond-chance-expected", chance, _num(chance, 1))}: '
+            f'{_e(verdict)}</p>')
 
 
 def _drawings(d: ReportData) -> str:

@@ -6,7 +6,8 @@ give its exact upper tail, :func:`excess_tails` the tails of many groups at once
 :func:`score_tails` those of a churn *score* whose churners count by when they left. Across
 many tests, :func:`bh_qvalues` gives (weighted) Benjamini-Hochberg q-values and
 :func:`discrete_bh_qvalues` Heyse's discrete version, which uses each test's attainable
-p-values. :mod:`socialgraph.contagion` applies them to circles.
+p-values; :func:`beyond_chance` counts the tests below a few thresholds against what chance
+alone puts there. :mod:`socialgraph.contagion` applies them to circles.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 
 from .kernels.significance import _heyse_jumps, _poisson_binomial_pmf, _score_tails
 
-__all__ = ["bh_qvalues", "discrete_bh_qvalues", "poisson_binomial_sf", "churn_excess_pvalue", "excess_tails",
-           "score_tails"]
+__all__ = ["bh_qvalues", "discrete_bh_qvalues", "beyond_chance", "poisson_binomial_sf", "churn_excess_pvalue",
+           "excess_tails", "score_tails"]
 
 
 def _check_weights(weights, p: np.ndarray, name: str) -> np.ndarray:
@@ -83,24 +84,12 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray],
     ([0.0001, 1.0, 1.0], [0.0003, 1.0, 1.0])
     """
     p = np.asarray(p_values, np.float64)
-    if isinstance(supports, tuple):  # (all supports one after the other, offsets): no per-test arrays
-        flat, ptr = np.asarray(supports[0], np.float64), np.asarray(supports[1], np.int64)
-    else:
-        flat = np.concatenate([np.asarray(s, np.float64) for s in supports]) if len(supports) else np.zeros(0)
-        ptr = np.zeros(len(supports) + 1, np.int64)
-        np.cumsum([len(s) for s in supports], out=ptr[1:])
-    if p.ndim != 1 or ptr.size - 1 != p.size:
-        raise ValueError(f"discrete_bh_qvalues: need one support per p-value, got {ptr.size - 1} "
-                         f"supports for {p.size} p-values")
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError("discrete_bh_qvalues: p-values must be in [0, 1]")
+    flat, ptr = _flat_supports(p, supports, "discrete_bh_qvalues")
     q = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if not ok.any():
         return q
     w = np.ones(p.size) if weights is None else _check_weights(weights, p, "discrete_bh_qvalues")
-    if (flat < 0).any():
-        raise ValueError("discrete_bh_qvalues: attainable p-values must not be negative")
     # each test's support in descending order (the job's tails P(X >= x), x = 0..n, already are)
     if not np.all((flat[1:] <= flat[:-1]) | _run_starts(ptr, flat.size)[1:]):
         flat = flat[np.lexsort((-flat, np.repeat(np.arange(p.size), np.diff(ptr))))]
@@ -117,6 +106,59 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray],
     adj = np.minimum(np.minimum.accumulate(adj[::-1])[::-1], 1.0)
     q[rank] = adj
     return q
+
+
+def beyond_chance(p_values: np.ndarray, supports, thresholds=(0.01, 0.001, 0.0001)) -> tuple[np.ndarray, np.ndarray]:
+    """How many tests reached ``p <= t``, for each threshold ``t``, and how many chance alone
+    would put there: ``(observed, expected)``, one entry per threshold.
+
+    Under its null a discrete test reaches ``p <= t`` with probability ``F_j(t)``, the largest
+    p-value it can attain at or below ``t`` (what :func:`discrete_bh_qvalues` charges it), so
+    ``sum_j F_j(t)`` tests are expected there by chance. Far more observed than expected: the
+    tests hold real signal (churn that clusters in circles beyond the members' own risks);
+    about as many: no more than chance, or a null that describes the data; clearly fewer: a
+    conservative null (risks set too high), which costs power. ``supports`` as in
+    :func:`discrete_bh_qvalues`; NaN p-values are not tests.
+
+    A circle of two at 1 % each where both left, and one that cannot go below 0.5:
+
+    >>> sup = [np.array([1.0, 0.0199, 1e-4]), np.array([1.0, 0.5])]
+    >>> seen, chance = beyond_chance(np.array([1e-4, 1.0]), sup, (0.05, 0.001))
+    >>> seen.tolist(), chance.round(4).tolist()
+    ([1, 1], [0.0199, 0.0001])
+    """
+    p = np.asarray(p_values, np.float64)
+    flat, ptr = _flat_supports(p, supports, "beyond_chance")
+    t = np.asarray(thresholds, np.float64)
+    if t.ndim != 1 or np.any((t <= 0) | (t > 1)):
+        raise ValueError(f"beyond_chance: thresholds must be in (0, 1], got {thresholds!r}")
+    tested = ~np.isnan(p)
+    observed = np.array([int(np.count_nonzero(p[tested] <= x)) for x in t], np.int64)
+    expected = np.zeros(t.size)
+    if tested.any():
+        for i, x in enumerate(t):
+            # each test's largest attainable value at or below x (every support holds 1: no
+            # segment is empty), summed over the tests
+            top = np.maximum.reduceat(np.where(flat <= x, flat, 0.0), ptr[:-1])
+            expected[i] = float(top[tested].sum())
+    return observed, expected
+
+
+def _flat_supports(p: np.ndarray, supports, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Supports as ``(all values one after the other, offsets)``, checked against ``p``."""
+    if isinstance(supports, tuple):  # (all supports one after the other, offsets): no per-test arrays
+        flat, ptr = np.asarray(supports[0], np.float64), np.asarray(supports[1], np.int64)
+    else:
+        flat = np.concatenate([np.asarray(s, np.float64) for s in supports]) if len(supports) else np.zeros(0)
+        ptr = np.zeros(len(supports) + 1, np.int64)
+        np.cumsum([len(s) for s in supports], out=ptr[1:])
+    if p.ndim != 1 or ptr.size - 1 != p.size:
+        raise ValueError(f"{name}: need one support per p-value, got {ptr.size - 1} supports for {p.size} p-values")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError(f"{name}: p-values must be in [0, 1]")
+    if (flat < 0).any():
+        raise ValueError(f"{name}: attainable p-values must not be negative")
+    return flat, ptr
 
 
 def _run_starts(ptr: np.ndarray, size: int) -> np.ndarray:

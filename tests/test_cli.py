@@ -68,6 +68,11 @@ def test_manifest_complete_with_timed_stages(good_run):
     assert {"scan", "graph"} <= {s["name"] for s in stages}
     assert manifest["window"]["as_of"] == AS_OF.isoformat()
     assert manifest["config"]["numbers"]["country_code"] == COUNTRY_CODE
+    # the contagion test's circles at p <= t against chance, counted from circles.parquet
+    bc = manifest["circles"]["beyond_chance"]
+    p_values = pq.read_table(out / "circles.parquet", columns=["p_value"]).column("p_value").to_numpy()
+    assert bc["circles"] == [int((p_values <= t).sum()) for t in bc["p_at_most"]]
+    assert len(bc["by_chance"]) == len(bc["p_at_most"]) and all(x >= 0 for x in bc["by_chance"])
 
 
 def test_edges_parquet_is_the_contract_table(good_run):

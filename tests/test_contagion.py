@@ -300,6 +300,25 @@ def test_planted_clique_is_flagged_and_normal_circles_are_not(contagion_world):
     assert circles["contagion"].dtype == bool
 
 
+def test_diagnostics_count_circles_beyond_chance(contagion_world):
+    """``diagnostics`` receives, per threshold, the tested circles at p <= t (from the circles
+    table) and the null's expected count; the planted circles put the observed far above it."""
+    subs, members, reentry = contagion_world
+    diagnostics = {}
+    circles, _ = circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(), reentry_keys=reentry,
+                                  diagnostics=diagnostics)
+    bc = diagnostics["beyond_chance"]
+    assert bc["p_at_most"] == [0.01, 0.001, 0.0001]
+    assert bc["circles"] == [int((circles["p_value"] <= t).sum()) for t in bc["p_at_most"]]
+    # 300 normal circles of 6 at 5 %: chance puts about (at most) 300 * 0.001 at p <= 0.001
+    assert 0 < bc["by_chance"][1] <= 0.001 * circles["p_value"].notna().sum()
+    assert bc["circles"][1] >= 3 > 3 * bc["by_chance"][1]
+    asked = {"p_at_most": (0.05,)}
+    circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(), reentry_keys=reentry, diagnostics=asked)
+    assert asked["beyond_chance"]["p_at_most"] == [0.05]
+    assert asked["beyond_chance"]["circles"] == [int((circles["p_value"] <= 0.05).sum())]
+
+
 def _score_sf(score, n, rate, late_share, weights=(2, 3)):
     """P(S >= score): n members churning at ``rate``, an early churn counting ``weights[0]``
     and a late one (``late_share`` of churns) ``weights[1]``; the multinomial sum over

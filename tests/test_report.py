@@ -4,6 +4,7 @@ privacy (no full number anywhere in the page), escaping, and the page in headles
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -46,14 +47,16 @@ def job():
     scored, _ = score_subscribers(graph, subs, as_of, CFG.scoring)
     changes = detect_number_changes(graph, subs, as_of, CFG.number_changes, since_day=start)
     members, _ = circle_members(graph, subs, as_of, CFG.circles)
+    diagnostics = {}
     circles, members = circle_contagion(
         members, subs, as_of, CFG.contagion,
         reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
         port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
-        competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()))
+        competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
+        diagnostics=diagnostics)
     targets = build_targets(circles, members, scored, subs, changes, CFG.offers)
     return dict(w=w, graph=graph, subs=subs, scored=scored, circles=circles, members=members,
-                targets=targets, as_of=as_of, start=start)
+                targets=targets, as_of=as_of, start=start, beyond_chance=diagnostics["beyond_chance"])
 
 
 @cache
@@ -89,7 +92,7 @@ def report(max_drawn: int = 6, with_history: bool = True):
     j = job()
     data = report_inputs(j["graph"], j["subs"], j["scored"], j["circles"], j["members"], j["targets"],
                          as_of_day=j["as_of"], window_start_day=j["start"], max_drawn=max_drawn,
-                         history=history() if with_history else None)
+                         history=history() if with_history else None, beyond_chance=j["beyond_chance"])
     return data, render_report(data)
 
 
@@ -209,6 +212,26 @@ def test_kpis_match_the_tables():
     assert p.value("kpi-circles") == len(j["circles"])
     assert p.value("kpi-targets") == len(j["targets"])
     assert p.by_id["as-of"]["value"] == (dt.date(1970, 1, 1) + dt.timedelta(days=j["as_of"])).isoformat()
+
+
+def test_beyond_chance_sentence_counts_the_circles_of_the_test():
+    """The circles at p <= 0.001 are counted from the circles table; the expected count is
+    the test's own (its p-value supports), and the words follow the ratio."""
+    j = job()
+    data, page = report()
+    p = Page(page)
+    seen = int((j["circles"]["p_value"] <= 0.001).sum())
+    chance = j["beyond_chance"]["by_chance"][j["beyond_chance"]["p_at_most"].index(0.001)]
+    assert p.value("beyond-chance-circles") == seen and p.value("beyond-chance-expected") == chance
+    assert_allclose(p.value("beyond-chance"), seen / chance, rtol=1e-5)
+    # the synthetic world plants contagion: far beyond chance, and the page says so
+    assert seen / chance >= 1.5 and "times what chance gives" in p.by_id["beyond-chance"]["text"]
+    for circles, by_chance, words in ((9, 10.0, "about what chance gives"), (2, 10.0, "fewer than chance"),
+                                      (30, 10.0, "3.0 times")):
+        d = dataclasses.replace(data, beyond_chance={"p_at_most": [0.01, 0.001], "circles": [0, circles],
+                                                      "by_chance": [0.0, by_chance]})
+        assert words in Page(render_report(d)).by_id["beyond-chance"]["text"]
+    assert "beyond-chance" not in Page(render_report(dataclasses.replace(data, beyond_chance=None))).by_id
 
 
 def test_flagged_circles_table_matches_circles():

@@ -14,6 +14,7 @@ from reference_circles import benjamini_hochberg, heyse_qvalues, score_tail_by_e
 from scipy import stats
 
 from socialgraph.significance import (
+    beyond_chance,
     bh_qvalues,
     churn_excess_pvalue,
     discrete_bh_qvalues,
@@ -262,3 +263,62 @@ def test_discrete_bh_rejects_supports_that_do_not_match():
         discrete_bh_qvalues(np.array([0.5, 0.2]), [np.array([1.0, 0.5])])
     with pytest.raises(ValueError):
         discrete_bh_qvalues(np.array([0.5, 1.2]), [np.array([1.0, 0.5]), np.array([1.0])])
+
+
+# -- tests beyond chance ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_beyond_chance_counts_and_the_null_expectation_by_brute_force(seed):
+    """Observed: tests with p <= t; expected: the sum over tests of the largest attainable
+    p-value at or below t (support values in any order; NaN p-values are not tests)."""
+    rng = np.random.default_rng(200 + seed)
+    sizes, probs, _ = _random_groups(rng, int(rng.integers(2, 40)), max_size=6)
+    observed = np.array([rng.integers(0, 2 * s + 1) for s in sizes])
+    p, supports = score_tails(sizes, probs, observed, (2, 3), (0.4, 0.6))
+    p[rng.random(p.size) < 0.2] = np.nan
+    supports = [rng.permutation(sup) for sup in supports]
+    t = (0.2, 0.01, 1e-4)
+    seen, chance = beyond_chance(p, supports, t)
+    for i, x in enumerate(t):
+        assert seen[i] == sum(1 for v in p if not np.isnan(v) and v <= x)
+        want = sum(max((a for a in sup if a <= x), default=0.0) for v, sup in zip(p, supports) if not np.isnan(v))
+        assert chance[i] == pytest.approx(want, rel=1e-12, abs=1e-300)
+    flat, ptr = np.concatenate(supports), np.cumsum([0] + [len(sup) for sup in supports])
+    seen2, chance2 = beyond_chance(p, (flat, ptr), t)
+    assert (seen2 == seen).all()
+    assert_allclose(chance2, chance, rtol=1e-12, atol=0)
+
+
+def test_beyond_chance_matches_its_expectation_when_the_null_holds():
+    """Simulate the null itself: churn drawn at each member's own rate. The count of groups at
+    p <= t then averages the expectation (here over 40 draws of 400 groups, within 4 standard
+    errors of a Poisson count), and planting whole groups that all left pushes it far above."""
+    rng = np.random.default_rng(7)
+    sizes = rng.integers(2, 8, 400)
+    probs = rng.uniform(0.02, 0.2, sizes.sum())
+    group = np.repeat(np.arange(sizes.size), sizes)
+    seen, chance = np.zeros(3), np.zeros(3)
+    t = (0.05, 0.01, 0.002)
+    for _ in range(40):
+        left = rng.random(probs.size) < probs
+        p, sup = excess_tails(sizes, probs, np.bincount(group, weights=left, minlength=sizes.size).astype(np.int64))
+        a, b = beyond_chance(p, sup, t)
+        seen += a
+        chance += b
+    assert np.all(np.abs(seen - chance) <= 4 * np.sqrt(chance) + 1), (seen, chance)
+    # 30 groups where everybody left: far beyond chance
+    left = rng.random(probs.size) < probs
+    left[np.isin(group, np.arange(30))] = True
+    p, sup = excess_tails(sizes, probs, np.bincount(group, weights=left, minlength=sizes.size).astype(np.int64))
+    a, b = beyond_chance(p, sup, t)
+    assert a[2] >= 25 and b[2] < 5
+
+
+def test_beyond_chance_bad_input():
+    sup = [np.array([1.0, 0.1])]
+    with pytest.raises(ValueError, match="thresholds"):
+        beyond_chance(np.array([0.1]), sup, (0.0,))
+    with pytest.raises(ValueError, match="one support per p-value"):
+        beyond_chance(np.array([0.1, 0.2]), sup)
+    seen, chance = beyond_chance(np.array([np.nan]), sup, (0.5,))
+    assert seen.tolist() == [0] and chance.tolist() == [0.0]
