@@ -142,6 +142,26 @@ def run(cdr, subscribers, operators, out, as_of, lookback_days, config_path, sch
         f"{rows['cdr_quarantined']:,} quarantined; {rows['edges']:,} ties -> {Path(out).resolve()}",
         err=True,
     )
+    summary = _circles_summary(manifest)
+    if summary:
+        click.echo(f"socialgraph: {summary}", err=True)
+
+
+def _circles_summary(manifest: dict, flagged_and_contacts: bool = True) -> str | None:
+    """One line on the circles: flagged of tested, churn beyond chance, contacts listed."""
+    circles = manifest.get("circles") or {}
+    if "tested" not in circles:
+        return None
+    offers = next((s for s in manifest.get("stages", []) if s.get("name") == "offers"), {})
+    parts = [f"{circles.get('flagged', 0):,} of {circles['tested']:,} tested circles flagged"
+             if flagged_and_contacts else f"{circles['tested']:,} tested"]
+    bc = circles.get("beyond_chance") or {}
+    if 0.001 in bc.get("p_at_most", []):
+        i = bc["p_at_most"].index(0.001)
+        parts.append(f"{bc['circles'][i]:,} at p <= 0.001 where chance alone gives about {bc['by_chance'][i]:,.1f}")
+    if flagged_and_contacts and "targets" in offers:
+        parts.append(f"{offers['targets']:,} contacts in targets.csv")
+    return "; ".join(parts)
 
 
 @main.command()
@@ -198,6 +218,9 @@ def demo(out, n_subscribers, seed):
     circles = manifest.get("circles", {})
     click.echo(f"report:  {output / 'report.html'}")
     click.echo(f"targets: {targets} ({n_targets:,} contacts in {circles.get('flagged', 0):,} flagged circles)")
+    summary = _circles_summary(manifest, flagged_and_contacts=False)
+    if summary:
+        click.echo(f"circles: {summary}")
     bt = manifest.get("backtest")
     if bt:
         lift = bt.get("targets_lift")

@@ -73,6 +73,13 @@ def test_manifest_complete_with_timed_stages(good_run):
     p_values = pq.read_table(out / "circles.parquet", columns=["p_value"]).column("p_value").to_numpy()
     assert bc["circles"] == [int((p_values <= t).sum()) for t in bc["p_at_most"]]
     assert len(bc["by_chance"]) == len(bc["p_at_most"]) and all(x >= 0 for x in bc["by_chance"])
+    # and the run says it in one line: flagged of tested, beyond chance, contacts listed
+    i = bc["p_at_most"].index(0.001)
+    targets = sum(1 for _ in (out / "targets.csv").open(encoding="utf-8")) - 1
+    said = (f"socialgraph: {manifest['circles']['flagged']:,} of {manifest['circles']['tested']:,} tested circles "
+            f"flagged; {bc['circles'][i]:,} at p <= 0.001 where chance alone gives about {bc['by_chance'][i]:,.1f}; "
+            f"{targets:,} contacts in targets.csv")
+    assert said in _lines(proc.stderr), proc.stderr
 
 
 def test_edges_parquet_is_the_contract_table(good_run):
