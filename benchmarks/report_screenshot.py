@@ -44,16 +44,19 @@ def build_report(n_subscribers: int, weeks: int, seed: int, cfg: JobConfig = Job
     scored, _ = score_subscribers(graph, subs, as_of, cfg.scoring)
     changes = detect_number_changes(graph, subs, as_of, cfg.number_changes, since_day=start)
     members, _ = circle_members(graph, subs, as_of, cfg.circles)
+    diagnostics = {}
     circles, members = circle_contagion(
         members, subs, as_of, cfg.contagion,
         reentry_keys=changes.loc[changes["kind"] == "reentry", "old_key"].to_numpy(),
         port_keys=changes.loc[changes["kind"] == "port", "old_key"].to_numpy(),
-        competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()))
+        competitor_share=pd.Series(scored["competitor_share"].to_numpy(), index=scored["key"].to_numpy()),
+        diagnostics=diagnostics)
     targets = build_targets(circles, members, scored, subs, changes, cfg.offers)
     print(f"stages: {len(circles):,} circles, {int(circles['contagion'].sum())} flagged, "
           f"{len(targets)} contacts ({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
-    data = report_inputs(graph, subs, scored, circles, members, targets, as_of_day=as_of, window_start_day=start)
+    data = report_inputs(graph, subs, scored, circles, members, targets, as_of_day=as_of, window_start_day=start,
+                         beyond_chance=diagnostics["beyond_chance"])
     page = render_report(data)
     print(f"report: {len(page.encode()) / 1e3:,.0f} kB ({time.perf_counter() - t0:.1f} s)")
     return page
