@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels.significance import _heyse_jumps, _poisson_binomial_pmf, _score_tails
+from .kernels.significance import _heyse_jumps, _largest_at_most, _poisson_binomial_pmf, _score_tails
 
 __all__ = ["bh_qvalues", "discrete_bh_qvalues", "beyond_chance", "poisson_binomial_sf", "churn_excess_pvalue",
            "excess_tails", "score_tails"]
@@ -135,12 +135,7 @@ def beyond_chance(p_values: np.ndarray, supports, thresholds=(0.01, 0.001, 0.000
     tested = ~np.isnan(p)
     observed = np.array([int(np.count_nonzero(p[tested] <= x)) for x in t], np.int64)
     expected = np.zeros(t.size)
-    if tested.any():
-        for i, x in enumerate(t):
-            # each test's largest attainable value at or below x (every support holds 1: no
-            # segment is empty), summed over the tests
-            top = np.maximum.reduceat(np.where(flat <= x, flat, 0.0), ptr[:-1])
-            expected[i] = float(top[tested].sum())
+    _largest_at_most(ptr, np.ascontiguousarray(flat), tested, np.ascontiguousarray(t), expected)
     return observed, expected
 
 

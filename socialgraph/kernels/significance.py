@@ -1,4 +1,5 @@
-"""Kernels of the significance tests: exact tails of churn scores, Heyse's jumps."""
+"""Kernels of the significance tests: exact tails of churn scores, Heyse's jumps, the null's
+expected counts below thresholds."""
 
 from __future__ import annotations
 
@@ -52,6 +53,27 @@ def _score_tails(ptr, probs, weights, shares, observed, tails, tail_ptr, out):
             out[c] = 0.0
         else:
             out[c] = tails[base + k]
+
+
+@njit
+def _largest_at_most(ptr, flat, tested, thresholds, out):
+    """``out[k] = sum`` over the tests ``j`` with ``tested[j]`` of the largest value of their
+    support ``flat[ptr[j]:ptr[j+1]]`` at or below ``thresholds[k]`` (0 if none): the null's
+    expected number of tests at ``p <= thresholds[k]``. One pass, nothing allocated per value
+    (the supports of a 100M-row job are ~0.5 GB)."""
+    n_t = thresholds.shape[0]
+    best = np.zeros(n_t)
+    for j in range(ptr.shape[0] - 1):
+        if not tested[j]:
+            continue
+        best[:] = 0.0
+        for i in range(ptr[j], ptr[j + 1]):
+            v = flat[i]
+            for k in range(n_t):
+                if best[k] < v <= thresholds[k]:
+                    best[k] = v
+        for k in range(n_t):
+            out[k] += best[k]
 
 
 @njit
