@@ -196,7 +196,7 @@ def _flagged(d: ReportData) -> str:
 def _beyond_chance(d: ReportData) -> str:
     """One sentence: how many circles reached p <= 0.001 against how many chance puts there."""
     bc = d.beyond_chance
-    if not bc or 0.001 not in bc.get("p_at_most", []):
+    if not bc or 0.001 not in bc.get("p_at_most", []) or d.n_tested == 0:  # nothing was tested
         return ""
     i = bc["p_at_most"].index(0.001)
     seen, chance = int(bc["circles"][i]), float(bc["by_chance"][i])

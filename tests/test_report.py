@@ -232,6 +232,8 @@ def test_beyond_chance_sentence_counts_the_circles_of_the_test():
                                                       "by_chance": [0.0, by_chance]})
         assert words in Page(render_report(d)).by_id["beyond-chance"]["text"]
     assert "beyond-chance" not in Page(render_report(dataclasses.replace(data, beyond_chance=None))).by_id
+    nothing = dataclasses.replace(data, n_tested=0, beyond_chance={"p_at_most": [0.001], "circles": [0], "by_chance": [0.0]})
+    assert "beyond-chance" not in Page(render_report(nothing)).by_id
 
 
 def test_flagged_circles_table_matches_circles():
