@@ -197,6 +197,18 @@ def layer_test_weights(layers: np.ndarray, tested: np.ndarray, cfg: ContagionCon
     return w / w[tested].mean() if tested.any() else w
 
 
+def _beyond_chance_by_layer(p: np.ndarray, supports, layers: np.ndarray, thresholds) -> dict:
+    """:func:`socialgraph.significance.beyond_chance` over all tested circles, and per layer
+    (``by_layer``: where churn clusters, family circles or work groups or friends)."""
+    def counts(mask):
+        seen, chance = beyond_chance(np.where(mask, p, np.nan), supports, thresholds)
+        return {"circles": seen.tolist(), "by_chance": [round(float(x), 2) for x in chance]}
+
+    tested = ~np.isnan(p)
+    return {"p_at_most": list(thresholds), **counts(tested),
+            "by_layer": {str(name): counts(tested & (layers == name)) for name in sorted(set(layers[tested]))}}
+
+
 def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
                      cfg: ContagionConfig = ContagionConfig(), *,
                      reentry_keys: np.ndarray | None = None, port_keys: np.ndarray | None = None,
@@ -228,7 +240,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     ``p_at_most`` (0.01, 0.001 and 0.0001, or the thresholds in ``diagnostics["p_at_most"]``),
     the tested ``circles`` that reached it and the number expected ``by_chance``
     (:func:`socialgraph.significance.beyond_chance`): how far churn clusters in circles beyond
-    the members' own risks, and a check of the null.
+    the members' own risks, and a check of the null; ``by_layer`` the same per layer.
 
     Circles columns: ``circle_id, kind, source, size, on_net_members, active_members, tested,
     churned_recent, expected_churn, p_value, q_value, contagion, churned_first_half,
@@ -318,13 +330,11 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     p[counts < max(cfg.min_churned, 1)] = np.nan
     circles["expected_churn"] = np.bincount(codes[sel], weights=probs, minlength=len(circles))
     circles["p_value"] = p
-    if diagnostics is not None:
-        thresholds = tuple(diagnostics.get("p_at_most", (0.01, 0.001, 0.0001)))
-        seen, chance = beyond_chance(p, (tails, tail_ptr), thresholds)
-        diagnostics["beyond_chance"] = {"p_at_most": list(thresholds), "circles": seen.tolist(),
-                                        "by_chance": [round(float(x), 2) for x in chance]}
     # weights fixed by each circle's layer before any churn is looked at
     circles["layer"] = circle_layer(circles["circle_id"].to_numpy(), circles["kind"].to_numpy())
+    if diagnostics is not None:
+        diagnostics["beyond_chance"] = _beyond_chance_by_layer(
+            p, (tails, tail_ptr), circles["layer"].to_numpy(), diagnostics.get("p_at_most", (0.01, 0.001, 0.0001)))
     w = layer_test_weights(circles["layer"].to_numpy(), ~np.isnan(p), cfg)
     circles["test_weight"] = w
     circles["q_bh"] = bh_qvalues(p, w)

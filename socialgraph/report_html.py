@@ -193,6 +193,10 @@ def _flagged(d: ReportData) -> str:
             f'{_table("circles", _FLAGGED_HEAD, rows, sortable=True)}</div></section>')
 
 
+#: the contagion test's layers (:func:`socialgraph.layers.circle_layer`) as the report names them
+_LAYER_LABEL = {"family": "family circles", "vnet": "V-nets", "work": "work circles", "social": "friends' circles"}
+
+
 def _beyond_chance(d: ReportData) -> str:
     """One sentence: how many circles reached p <= 0.001 against how many chance puts there."""
     bc = d.beyond_chance
@@ -209,11 +213,18 @@ def _beyond_chance(d: ReportData) -> str:
     else:
         verdict = ("fewer than chance: the members' baseline risks look set too high, and the test is more "
                    "cautious than its q-values say.")
+    kinds = []
+    for layer, label in _LAYER_LABEL.items():
+        sub = (bc.get("by_layer") or {}).get(layer)
+        if sub:
+            n, c = int(sub["circles"][i]), float(sub["by_chance"][i])
+            kinds.append(f'{label} {_el("span", f"beyond-chance-{layer}", n, _num(n))} against {_e(_num(c, 1))}')
+    by_kind = f' By kind of circle: {", ".join(kinds)}.' if kinds else ""
     return (f'<p id="beyond-chance" class="note" data-value="{_v(ratio)}">Beyond chance: '
             f'{_el("span", "beyond-chance-circles", seen, _num(seen))} of the {_e(_num(d.n_tested))} tested circles '
             f"lost members at p &le; 0.001, where churn at each member's own baseline risk, independent of the "
             f'others, would put about {_el("span", "beyond-chance-expected", chance, _num(chance, 1))}: '
-            f'{_e(verdict)}</p>')
+            f'{_e(verdict)}{by_kind}</p>')
 
 
 def _drawings(d: ReportData) -> str:

@@ -313,6 +313,9 @@ def test_diagnostics_count_circles_beyond_chance(contagion_world):
     # 300 normal circles of 6 at 5 %: chance puts about (at most) 300 * 0.001 at p <= 0.001
     assert 0 < bc["by_chance"][1] <= 0.001 * circles["p_value"].notna().sum()
     assert bc["circles"][1] >= 3 > 3 * bc["by_chance"][1]
+    # every circle here is a declared V-net: one layer, holding all of it
+    assert list(bc["by_layer"]) == ["vnet"]
+    assert bc["by_layer"]["vnet"] == {"circles": bc["circles"], "by_chance": bc["by_chance"]}
     asked = {"p_at_most": (0.05,)}
     circle_contagion(members, subs, day_number(AS_OF), ContagionConfig(), reentry_keys=reentry, diagnostics=asked)
     assert asked["beyond_chance"]["p_at_most"] == [0.05]

@@ -224,6 +224,14 @@ def test_beyond_chance_sentence_counts_the_circles_of_the_test():
     chance = j["beyond_chance"]["by_chance"][j["beyond_chance"]["p_at_most"].index(0.001)]
     assert p.value("beyond-chance-circles") == seen and p.value("beyond-chance-expected") == chance
     assert_allclose(p.value("beyond-chance"), seen / chance, rtol=1e-5)
+    # per layer: the counts of the test's own circles of each layer
+    layers = j["circles"]["layer"]
+    for layer, counts in j["beyond_chance"]["by_layer"].items():
+        assert p.value(f"beyond-chance-{layer}") == counts["circles"][1] == int(
+            (j["circles"]["p_value"][layers == layer] <= 0.001).sum())
+    assert sum(c["circles"][1] for c in j["beyond_chance"]["by_layer"].values()) == seen
+    assert sum(c["by_chance"][1] for c in j["beyond_chance"]["by_layer"].values()) == pytest.approx(chance, abs=0.05)
+    assert len(j["beyond_chance"]["by_layer"]) >= 3
     # the synthetic world plants contagion: far beyond chance, and the page says so
     assert seen / chance >= 1.5 and "times what chance gives" in p.by_id["beyond-chance"]["text"]
     for circles, by_chance, words in ((9, 10.0, "about what chance gives"), (2, 10.0, "fewer than chance"),
