@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import report_figures as rf
 
@@ -205,14 +206,20 @@ def _beyond_chance(d: ReportData) -> str:
     i = bc["p_at_most"].index(0.001)
     seen, chance = int(bc["circles"][i]), float(bc["by_chance"][i])
     ratio = seen / chance if chance > 0 else (float("inf") if seen else 1.0)
-    if ratio >= 1.5:
+    # a few circles prove nothing either way: the words need the count to be far out in the
+    # Poisson tail of what chance gives (strictly: overlapping circles make it overdispersed)
+    more = stats.poisson.sf(seen - 1, chance) if chance > 0 else float(seen == 0)
+    fewer = stats.poisson.cdf(seen, chance) if chance > 0 else 1.0
+    if ratio >= 1.5 and more < 0.001:
         times = "many" if not np.isfinite(ratio) else f"{ratio:.1f}"
         verdict = f"{times} times what chance gives. People leave together: churn clusters in circles."
-    elif ratio >= 2 / 3:
-        verdict = "about what chance gives: churn does not cluster in circles beyond the members' own risks."
-    else:
+    elif ratio >= 1.5:
+        verdict = "more than chance gives, but too few circles to tell."
+    elif ratio < 2 / 3 and fewer < 0.001:
         verdict = ("fewer than chance: the members' baseline risks look set too high, and the test is more "
                    "cautious than its q-values say.")
+    else:
+        verdict = "about what chance gives: churn does not cluster in circles beyond the members' own risks."
     kinds = []
     for layer, label in _LAYER_LABEL.items():
         sub = (bc.get("by_layer") or {}).get(layer)

@@ -234,8 +234,9 @@ def test_beyond_chance_sentence_counts_the_circles_of_the_test():
     assert len(j["beyond_chance"]["by_layer"]) >= 3
     # the synthetic world plants contagion: far beyond chance, and the page says so
     assert seen / chance >= 1.5 and "times what chance gives" in p.by_id["beyond-chance"]["text"]
-    for circles, by_chance, words in ((9, 10.0, "about what chance gives"), (2, 10.0, "fewer than chance"),
-                                      (30, 10.0, "3.0 times")):
+    for circles, by_chance, words in ((9, 10.0, "about what chance gives"), (0, 10.0, "fewer than chance"),
+                                      (30, 10.0, "3.0 times"), (3, 1.0, "too few circles to tell"),
+                                      (4, 10.0, "about what chance gives")):
         d = dataclasses.replace(data, beyond_chance={"p_at_most": [0.01, 0.001], "circles": [0, circles],
                                                       "by_chance": [0.0, by_chance]})
         assert words in Page(render_report(d)).by_id["beyond-chance"]["text"]
