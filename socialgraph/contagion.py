@@ -200,13 +200,15 @@ def layer_test_weights(layers: np.ndarray, tested: np.ndarray, cfg: ContagionCon
 def _beyond_chance_by_layer(p: np.ndarray, supports, layers: np.ndarray, thresholds) -> dict:
     """:func:`socialgraph.significance.beyond_chance` over all tested circles, and per layer
     (``by_layer``: where churn clusters, family circles or work groups or friends)."""
-    def counts(mask):
-        seen, chance = beyond_chance(np.where(mask, p, np.nan), supports, thresholds)
-        return {"circles": seen.tolist(), "by_chance": [round(float(x), 2) for x in chance]}
+    names, code = np.unique(np.asarray(layers).astype(str), return_inverse=True)
+    seen, chance = beyond_chance(p, supports, thresholds, groups=code.reshape(-1))
+    tested = np.bincount(code.reshape(-1)[~np.isnan(p)], minlength=names.size) > 0
 
-    tested = ~np.isnan(p)
-    return {"p_at_most": list(thresholds), **counts(tested),
-            "by_layer": {str(name): counts(tested & (layers == name)) for name in sorted(set(layers[tested]))}}
+    def counts(s, c):
+        return {"circles": [int(x) for x in s], "by_chance": [round(float(x), 2) for x in c]}
+
+    return {"p_at_most": list(thresholds), **counts(seen.sum(axis=0), chance.sum(axis=0)),
+            "by_layer": {str(names[g]): counts(seen[g], chance[g]) for g in np.flatnonzero(tested)}}
 
 
 def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,

@@ -108,7 +108,8 @@ def discrete_bh_qvalues(p_values: np.ndarray, supports: list[np.ndarray],
     return q
 
 
-def beyond_chance(p_values: np.ndarray, supports, thresholds=(0.01, 0.001, 0.0001)) -> tuple[np.ndarray, np.ndarray]:
+def beyond_chance(p_values: np.ndarray, supports, thresholds=(0.01, 0.001, 0.0001),
+                  groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """How many tests reached ``p <= t``, for each threshold ``t``, and how many chance alone
     would put there: ``(observed, expected)``, one entry per threshold.
 
@@ -118,7 +119,8 @@ def beyond_chance(p_values: np.ndarray, supports, thresholds=(0.01, 0.001, 0.000
     tests hold real signal (churn that clusters in circles beyond the members' own risks);
     about as many: no more than chance, or a null that describes the data; clearly fewer: a
     conservative null (risks set too high), which costs power. ``supports`` as in
-    :func:`discrete_bh_qvalues`; NaN p-values are not tests.
+    :func:`discrete_bh_qvalues`; NaN p-values are not tests. ``groups`` (an integer ``0..G-1``
+    per test) counts each group apart, in one pass: both results then have one row per group.
 
     A circle of two at 1 % each where both left, and one that cannot go below 0.5:
 
@@ -126,6 +128,9 @@ def beyond_chance(p_values: np.ndarray, supports, thresholds=(0.01, 0.001, 0.000
     >>> seen, chance = beyond_chance(np.array([1e-4, 1.0]), sup, (0.05, 0.001))
     >>> seen.tolist(), chance.round(4).tolist()
     ([1, 1], [0.0199, 0.0001])
+    >>> seen, chance = beyond_chance(np.array([1e-4, 1.0]), sup, (0.05, 0.001), groups=np.array([1, 0]))
+    >>> seen.tolist(), chance.round(4).tolist()
+    ([[0, 0], [1, 1]], [[0.0, 0.0], [0.0199, 0.0001]])
     """
     p = np.asarray(p_values, np.float64)
     flat, ptr = _flat_supports(p, supports, "beyond_chance")
@@ -133,10 +138,19 @@ def beyond_chance(p_values: np.ndarray, supports, thresholds=(0.01, 0.001, 0.000
     if t.ndim != 1 or np.any((t <= 0) | (t > 1)):
         raise ValueError(f"beyond_chance: thresholds must be in (0, 1], got {thresholds!r}")
     tested = ~np.isnan(p)
-    observed = np.array([int(np.count_nonzero(p[tested] <= x)) for x in t], np.int64)
-    expected = np.zeros(t.size)
-    _largest_at_most(ptr, np.ascontiguousarray(flat), tested, np.ascontiguousarray(t), expected)
-    return observed, expected
+    if groups is None:
+        group = np.zeros(p.size, np.int64)
+    else:
+        group = np.asarray(groups, np.int64)
+        if group.shape != p.shape or np.any(group < 0):
+            raise ValueError("beyond_chance: need one group number (0 or more) per p-value")
+    n_groups = int(group.max()) + 1 if group.size else 1
+    group = np.where(tested, group, -1)
+    observed = np.stack([np.bincount(group[tested], weights=p[tested] <= x, minlength=n_groups).astype(np.int64)
+                         for x in t], axis=1)
+    expected = np.zeros((n_groups, t.size))
+    _largest_at_most(ptr, np.ascontiguousarray(flat), group, np.ascontiguousarray(t), expected)
+    return (observed[0], expected[0]) if groups is None else (observed, expected)
 
 
 def _flat_supports(p: np.ndarray, supports, name: str) -> tuple[np.ndarray, np.ndarray]:

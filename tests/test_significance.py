@@ -287,6 +287,16 @@ def test_beyond_chance_counts_and_the_null_expectation_by_brute_force(seed):
     seen2, chance2 = beyond_chance(p, (flat, ptr), t)
     assert (seen2 == seen).all()
     assert_allclose(chance2, chance, rtol=1e-12, atol=0)
+    # by group, in one pass: each group's row is the count over its tests alone, rows add up
+    groups = rng.integers(0, 3, p.size)
+    seen_g, chance_g = beyond_chance(p, supports, t, groups=groups)
+    assert seen_g.shape == chance_g.shape == (int(groups.max()) + 1, len(t))
+    for g in range(seen_g.shape[0]):
+        alone = beyond_chance(np.where(groups == g, p, np.nan), supports, t)
+        assert (seen_g[g] == alone[0]).all()
+        assert_allclose(chance_g[g], alone[1], rtol=1e-12, atol=0)
+    assert (seen_g.sum(axis=0) == seen).all()
+    assert_allclose(chance_g.sum(axis=0), chance, rtol=1e-12, atol=1e-300)
 
 
 def test_beyond_chance_matches_its_expectation_when_the_null_holds():
@@ -320,5 +330,7 @@ def test_beyond_chance_bad_input():
         beyond_chance(np.array([0.1]), sup, (0.0,))
     with pytest.raises(ValueError, match="one support per p-value"):
         beyond_chance(np.array([0.1, 0.2]), sup)
+    with pytest.raises(ValueError, match="group number"):
+        beyond_chance(np.array([0.1]), sup, groups=np.array([-1]))
     seen, chance = beyond_chance(np.array([np.nan]), sup, (0.5,))
     assert seen.tolist() == [0] and chance.tolist() == [0.0]

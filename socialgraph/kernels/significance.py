@@ -56,15 +56,16 @@ def _score_tails(ptr, probs, weights, shares, observed, tails, tail_ptr, out):
 
 
 @njit
-def _largest_at_most(ptr, flat, tested, thresholds, out):
-    """``out[k] = sum`` over the tests ``j`` with ``tested[j]`` of the largest value of their
-    support ``flat[ptr[j]:ptr[j+1]]`` at or below ``thresholds[k]`` (0 if none): the null's
-    expected number of tests at ``p <= thresholds[k]``. One pass, nothing allocated per value
-    (the supports of a 100M-row job are ~0.5 GB)."""
+def _largest_at_most(ptr, flat, group, thresholds, out):
+    """``out[g, k] = sum`` over the tests ``j`` of group ``g = group[j]`` (``-1``: left out) of
+    the largest value of their support ``flat[ptr[j]:ptr[j+1]]`` at or below ``thresholds[k]``
+    (0 if none): the null's expected number of tests at ``p <= thresholds[k]``. One pass over
+    the supports for every group, nothing allocated per value (they are ~0.5 GB at 100M rows)."""
     n_t = thresholds.shape[0]
     best = np.zeros(n_t)
     for j in range(ptr.shape[0] - 1):
-        if not tested[j]:
+        g = group[j]
+        if g < 0:
             continue
         best[:] = 0.0
         for i in range(ptr[j], ptr[j + 1]):
@@ -73,7 +74,7 @@ def _largest_at_most(ptr, flat, tested, thresholds, out):
                 if best[k] < v <= thresholds[k]:
                     best[k] = v
         for k in range(n_t):
-            out[k] += best[k]
+            out[g, k] += best[k]
 
 
 @njit
