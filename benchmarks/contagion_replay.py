@@ -30,10 +30,10 @@ included (the permutations above only check the arithmetic of a null that holds 
 construction): every churn the truth marks as dependent (a campaign's, or social contagion's)
 is undone, the test is replayed, and for thresholds ``t`` the circles with ``p <= t`` are
 counted against the null's own expectation, ``sum_j F_j(t)`` (``F_j(t)``: the largest p-value
-circle ``j`` can reach at or below ``t``, the count discrete BH uses): the run's own
-``beyond_chance`` figures (manifest ``circles``), on the world with its dependent churn undone. A ratio near 1 says the
-stratum baselines describe the members' churn; well below 1 would say the test is
-conservative and leaves power unused, well above that it is anti-conservative.
+circle ``j`` can reach at or below ``t``, the count discrete BH uses). These are a run's own
+``beyond_chance`` figures (manifest ``circles``), on the world with its dependent churn undone.
+A ratio near 1 says the stratum baselines describe the members' churn; well below 1 would say
+the test is conservative and leaves power unused, well above that it is anti-conservative.
 """
 
 from __future__ import annotations
