@@ -74,6 +74,9 @@ def _rows_frame(names: np.ndarray, circle: np.ndarray, kind: np.ndarray, key: np
 
 #: kinds of circles, as coded in the row arrays of :func:`circle_members`
 _KINDS = ("family", "vnet", "social")
+# Arrow-backed strings: pandas 3's default "str"; in pandas 2.x "str" means NumPy fixed-width
+# unicode (as wide as the longest name, and factorize warns on it), so there "string[pyarrow]"
+_ARROW_STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string[pyarrow]"
 _FAMILY, _VNET, _SOCIAL = 0, 1, 2
 
 
@@ -99,7 +102,7 @@ def _sorted_names(names: np.ndarray, circle: np.ndarray) -> tuple[np.ndarray, np
     """Rows' circles as codes into the sorted distinct names: codes follow the names' string
     order, so sorting rows by code sorts them by circle id (equal names, e.g. two hashes that
     collide, are one circle) without ever sorting the member rows' strings."""
-    codes, uniq = pd.factorize(pd.array(names, dtype="str"), sort=True)
+    codes, uniq = pd.factorize(pd.array(names, dtype=_ARROW_STR), sort=True)
     return codes.astype(np.int64)[circle], np.asarray(uniq, dtype=object)
 
 
@@ -107,7 +110,7 @@ def _str_take(values, codes: np.ndarray):
     """A pandas string column of ``values[codes]`` (built in Arrow, not from Python strings)."""
     import pyarrow as pa
 
-    return pd.array(pa.array(list(values), pa.large_string()).take(pa.array(codes)), dtype="str")
+    return pd.array(pa.array(list(values), pa.large_string()).take(pa.array(codes)), dtype=_ARROW_STR)
 
 
 def _hash_ids(prefix: str, keys: np.ndarray) -> np.ndarray:

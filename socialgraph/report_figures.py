@@ -85,10 +85,12 @@ def figure_svg(fig: Figure, name: str, label: str = "") -> str:
     True
     """
     buf = io.StringIO()
-    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": name, "svg.id": name}):
+    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": name}):
         fig.savefig(buf, format="svg", metadata=_NO_METADATA)
     svg = _METADATA.sub("", _HEADER.sub("", buf.getvalue(), count=1))
     svg = _GROUP_ID.sub("<g", svg)
+    # the id is set here, not by rcParam "svg.id": that came only with matplotlib 3.10
+    svg = svg.replace("<svg", f'<svg id="{_attr(name)}"', 1)
     # drop the fixed size (the viewBox keeps the aspect ratio); CSS caps it at its natural width
     m = _SIZE.search(svg)
     if m:
