@@ -6,6 +6,7 @@ problem); 1 an unexpected failure (one line; ``--debug`` shows the traceback).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -24,16 +25,28 @@ EXIT_FAILURE = 1
 DEMO_BACKTEST_DAYS = 14
 
 
-def _setup_logging(verbose: bool, debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+@contextlib.contextmanager
+def _cli_logging(verbose: bool, debug: bool):
+    """The command's logging: ``socialgraph: ...`` lines on stderr at the level asked for, and
+    Dask's own chatter (worker start/stop) only when debugging. The loggers get back their
+    handlers, levels and propagation on exit, so a command called in-process (a notebook, a
+    test, a scheduler's Python task) leaves the process's logging as it found it."""
+    loggers = [log, logging.getLogger("distributed"), logging.getLogger("dask")]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("socialgraph: %(message)s"))
     log.handlers[:] = [handler]
-    log.setLevel(level)
+    log.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     log.propagate = False
-    # Dask's own chatter (worker start/stop) is noise to a batch-job user unless debugging.
-    for name in ("distributed", "dask"):
-        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.ERROR)
+    for lg in loggers[1:]:
+        lg.setLevel(logging.DEBUG if debug else logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, handlers, level, propagate in saved:
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate = propagate
 
 
 def _one_line(e: BaseException) -> str:
@@ -48,27 +61,27 @@ def _guarded(fn):
         # Stage progress goes to stderr when a person watches (a terminal) or asks (--verbose);
         # an unattended run prints only its result or its one-line error (timings are in the
         # manifest either way).
-        _setup_logging((verbose or sys.stderr.isatty()) and not quiet, debug)
-        try:
-            return fn(*args, **kwargs)
-        except (InputError, ConfigError) as e:
-            if debug:
-                raise
-            click.echo(f"socialgraph: error: {_one_line(e)}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except (ValueError, TypeError) as e:
-            if debug:
-                raise
-            click.echo(f"socialgraph: error: {_one_line(e)}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except KeyboardInterrupt:
-            click.echo("socialgraph: interrupted", err=True)
-            sys.exit(130)
-        except Exception as e:  # noqa: BLE001
-            if debug:
-                raise
-            click.echo(f"socialgraph: failed: {type(e).__name__}: {_one_line(e)} (run with --debug for details)", err=True)
-            sys.exit(EXIT_FAILURE)
+        with _cli_logging((verbose or sys.stderr.isatty()) and not quiet, debug):
+            try:
+                return fn(*args, **kwargs)
+            except (InputError, ConfigError) as e:
+                if debug:
+                    raise
+                click.echo(f"socialgraph: error: {_one_line(e)}", err=True)
+                sys.exit(EXIT_BAD_INPUT)
+            except (ValueError, TypeError) as e:
+                if debug:
+                    raise
+                click.echo(f"socialgraph: error: {_one_line(e)}", err=True)
+                sys.exit(EXIT_BAD_INPUT)
+            except KeyboardInterrupt:
+                click.echo("socialgraph: interrupted", err=True)
+                sys.exit(130)
+            except Exception as e:  # noqa: BLE001
+                if debug:
+                    raise
+                click.echo(f"socialgraph: failed: {type(e).__name__}: {_one_line(e)} (run with --debug for details)", err=True)
+                sys.exit(EXIT_FAILURE)
 
     wrapper = click.option("--quiet", is_flag=True, help="Only errors on stderr.")(wrapper)
     wrapper = click.option("--verbose", "-v", is_flag=True, help="Log each stage on stderr (default on a terminal).")(wrapper)

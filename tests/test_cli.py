@@ -154,3 +154,27 @@ def test_unknown_config_key_is_an_error(dataset):
     assert len(lines) == 1, proc.stderr
     assert "ties.one_way_factr" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_an_in_process_command_leaves_the_logging_as_it_found_it(dataset):
+    """The command takes over the ``socialgraph`` and Dask loggers while it runs (one-line
+    stderr output), and gives them back: a notebook or test calling it in-process keeps its
+    own logging (before, the ``socialgraph`` logger stayed cut off from the root's handlers)."""
+    import logging
+
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    root, _ = dataset
+    names = ("socialgraph", "distributed", "dask")
+    before = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
+              for n in names}
+    cfg = root / "typo-in-process.yaml"
+    cfg.write_text("ties:\n  one_way_factr: 0.5\n")
+    res = CliRunner().invoke(main, ["run", "--cdr", str(root / "cdr"), "--subscribers", str(root / "subscribers.parquet"),
+                                    "--out", str(root / "out-in-process"), "--config", str(cfg), "--verbose"])
+    assert res.exit_code == 2 and "ties.one_way_factr" in res.output
+    after = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
+             for n in names}
+    assert after == before
