@@ -177,6 +177,20 @@ def _circles_summary(manifest: dict, flagged_and_contacts: bool = True) -> str |
     return "; ".join(parts)
 
 
+@main.command("config")
+@click.option("--config", "config_path", default=None, help="Job config YAML to check and show in full.")
+@_guarded
+def show_config(config_path):
+    """Print every job config key with its value: the defaults, or those of --config.
+
+    `socialgraph config > job.yaml` starts a config from every key and its default;
+    `socialgraph config --config job.yaml` checks a config (exit 2 naming a bad key) and shows
+    what a run would use."""
+    from .config_file import config_yaml
+
+    click.echo(config_yaml(load_config(config_path)), nl=False)
+
+
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory to write the operator to.")
 @click.option("--subscribers", "n_subscribers", type=click.IntRange(10, 100_000_000), default=10_000, show_default=True)

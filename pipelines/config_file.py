@@ -8,6 +8,8 @@ monthly batch job is a wrong number in a marketer's list.
 from __future__ import annotations
 
 import dataclasses
+import re
+import textwrap
 import typing
 from pathlib import Path
 
@@ -93,3 +95,58 @@ def load_config(path: str | Path | None) -> JobConfig:
 def config_to_mapping(cfg: JobConfig) -> dict:
     """The config as plain data (for the manifest)."""
     return dataclasses.asdict(cfg)
+
+
+def _first_sentence(doc: str | None) -> str:
+    """A config section's docstring as one plain line: its first sentence, without reST."""
+    text = " ".join((doc or "").split())
+    text = re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
+    m = re.search(r"(?<=\.)\s", text)
+    return (text[:m.start()] if m else text).rstrip(".")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block mappings, lists on one line (``weekend_days: [5, 6]``)."""
+
+
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
+def config_yaml(cfg: JobConfig) -> str:
+    """Every key of the config with its value, as YAML that :func:`load_config` reads back to
+    the same config; each section is headed by a comment saying what it tunes.
+
+    >>> text = config_yaml(JobConfig())
+    >>> print(text.split("\\n\\n")[3])
+    # Tie strength and service-hub exclusion
+    ties:
+      evening_start_hour: 18
+      morning_end_hour: 8
+      work_start_hour: 9
+      work_end_hour: 17
+      weekend_days: [5, 6]
+      w_calls: 1.0
+      w_sms: 0.5
+      w_duration: 0.5
+      w_days: 1.5
+      one_way_factor: 0.25
+      hub_min_contacts: 200
+      hub_max_reply_share: 0.02
+    >>> config_from_mapping(yaml.safe_load(text)) == JobConfig()
+    True
+    """
+    def plain(v):
+        return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+
+    blocks = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            body = {k.name: plain(getattr(value, k.name)) for k in dataclasses.fields(value)}
+            text = yaml.dump({f.name: body}, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+            comment = textwrap.fill(_first_sentence(type(value).__doc__), 98, initial_indent="# ",
+                                    subsequent_indent="# ")
+            blocks.append(f"{comment}\n{text}")
+        else:
+            blocks.append(yaml.dump({f.name: plain(value)}, Dumper=_Dumper, sort_keys=False))
+    return "\n".join(blocks)

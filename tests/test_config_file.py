@@ -148,3 +148,33 @@ def test_cluster_memory_limit_must_be_a_size():
     assert ClusterConfig(memory_limit="1.5GiB").memory_limit == "1.5GiB"
     with pytest.raises(ValueError, match="cluster.memory_limit"):
         ClusterConfig(memory_limit="lots")
+
+
+def test_config_command_prints_every_key_as_yaml_that_reads_back(tmp_path):
+    """``socialgraph config`` is the full key reference: its output loads back to the same
+    config (defaults, or the file's values on top of them), holds every key of every section
+    under its own name, and a bad file is refused as ``run`` refuses it."""
+    import yaml
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    res = CliRunner().invoke(main, ["config"])
+    assert res.exit_code == 0, res.output
+    (tmp_path / "all.yaml").write_text(res.stdout)
+    assert load_config(tmp_path / "all.yaml") == JobConfig()
+    data = yaml.safe_load(res.stdout)
+    for f in dataclasses.fields(JobConfig):
+        section = getattr(JobConfig(), f.name)
+        if dataclasses.is_dataclass(section):
+            assert list(data[f.name]) == [g.name for g in dataclasses.fields(section)]
+            assert res.stdout.count(f"\n{f.name}:\n") == 1
+    own = tmp_path / "own.yaml"
+    own.write_text("contagion:\n  fdr: 0.2\nties:\n  weekend_days: [4, 5]\nnumbers:\n  country_code: 45\n")
+    res = CliRunner().invoke(main, ["config", "--config", str(own)])
+    assert res.exit_code == 0, res.output
+    (tmp_path / "own-full.yaml").write_text(res.stdout)
+    assert load_config(tmp_path / "own-full.yaml") == load_config(own) != JobConfig()
+    own.write_text("contagion:\n  fdrr: 0.2\n")
+    res = CliRunner().invoke(main, ["config", "--config", str(own)])
+    assert res.exit_code == 2 and "contagion.fdrr" in res.stderr and res.stdout == ""
