@@ -74,10 +74,10 @@ def _rows_frame(names: np.ndarray, circle: np.ndarray, kind: np.ndarray, key: np
 
 #: kinds of circles, as coded in the row arrays of :func:`circle_members`
 _KINDS = ("family", "vnet", "social")
+_FAMILY, _VNET, _SOCIAL = 0, 1, 2
 # Arrow-backed strings: pandas 3's default "str"; in pandas 2.x "str" means NumPy fixed-width
 # unicode (as wide as the longest name, and factorize warns on it), so there "string[pyarrow]"
 _ARROW_STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string[pyarrow]"
-_FAMILY, _VNET, _SOCIAL = 0, 1, 2
 
 
 def _declared_rows(subs: Subscribers) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
