@@ -106,10 +106,11 @@ def _first_sentence(doc: str | None) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block mappings, lists on one line (``weekend_days: [5, 6]``)."""
+    """Block mappings, tuples and lists on one line (``weekend_days: [5, 6]``)."""
 
 
-_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+for _seq in (list, tuple):
+    _Dumper.add_representer(_seq, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 
 def config_yaml(cfg: JobConfig) -> str:
@@ -135,18 +136,11 @@ def config_yaml(cfg: JobConfig) -> str:
     >>> config_from_mapping(yaml.safe_load(text)) == JobConfig()
     True
     """
-    def plain(v):
-        return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
-
     blocks = []
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
-            body = {k.name: plain(getattr(value, k.name)) for k in dataclasses.fields(value)}
-            text = yaml.dump({f.name: body}, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
-            comment = textwrap.fill(_first_sentence(type(value).__doc__), 98, initial_indent="# ",
-                                    subsequent_indent="# ")
-            blocks.append(f"{comment}\n{text}")
-        else:
-            blocks.append(yaml.dump({f.name: plain(value)}, Dumper=_Dumper, sort_keys=False))
+    for name, value in config_to_mapping(cfg).items():
+        text = yaml.dump({name: value}, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+        if isinstance(value, dict):  # a section: headed by what it tunes
+            doc = _first_sentence(type(getattr(cfg, name)).__doc__)
+            text = textwrap.fill(doc, 98, initial_indent="# ", subsequent_indent="# ") + "\n" + text
+        blocks.append(text)
     return "\n".join(blocks)
