@@ -19,11 +19,11 @@ _I32_MIN = np.iinfo(np.int32).min
 
 
 @njit
-def _aggregate_events(group, n_groups, reverse, is_sms, duration, ts, t0, day, evening_weekend,
-                      working, n_words):
-    counts = np.zeros((n_groups, N_COUNTS), dtype=np.int32)
-    dur = np.zeros(n_groups, dtype=np.int64)
-    days = np.zeros((n_groups, n_words), dtype=np.int64)
+def _aggregate_events(group, reverse, is_sms, duration, ts, t0, day, evening_weekend, working,
+                      counts, dur, days):
+    """Fill the zeroed ``counts``, ``dur`` and ``days`` blocks of ``n_groups`` rows (allocated by
+    the caller with NumPy: see :func:`_group_pairs`)."""
+    n_groups = counts.shape[0]
     for g in range(n_groups):
         counts[g, FIRST] = _I32_MAX
         counts[g, LAST] = _I32_MIN
@@ -44,15 +44,13 @@ def _aggregate_events(group, n_groups, reverse, is_sms, duration, ts, t0, day, e
             counts[g, N_WORK] += 1
         d = day[i]
         days[g, d >> 6] |= np.int64(1) << (d & 63)
-    return counts, dur, days
 
 
 @njit
-def _combine_partials(group, n_groups, counts, dur, days):
+def _combine_partials(group, counts, dur, days, out_c, out_d, out_w):
+    """Combine rows of partials into the zeroed ``out_*`` blocks, one row per group."""
     n_words = days.shape[1]
-    out_c = np.zeros((n_groups, N_COUNTS), dtype=np.int32)
-    out_d = np.zeros(n_groups, dtype=np.int64)
-    out_w = np.zeros((n_groups, n_words), dtype=np.int64)
+    n_groups = out_c.shape[0]
     for g in range(n_groups):
         out_c[g, FIRST] = _I32_MAX
         out_c[g, LAST] = _I32_MIN
@@ -69,7 +67,6 @@ def _combine_partials(group, n_groups, counts, dur, days):
         out_d[g] += dur[i]
         for c in range(n_words):
             out_w[g, c] |= days[i, c]
-    return out_c, out_d, out_w
 
 
 @njit
@@ -81,23 +78,30 @@ def _mix(a, b):
     return x
 
 
-@njit
-def _group_pairs(a, b):
-    """Exact grouping of (a, b) pairs with an open-addressing hash table.
-
-    Returns the group id of each row (in order of first appearance) and each group's (a, b).
-    Each table slot holds (a, b, group) side by side, so a probe touches one cache line.
-    """
-    n = a.shape[0]
+def table_capacity(n):
+    """Slots of :func:`_group_pairs`' hash table for ``n`` rows: a power of two, at least 2n."""
     cap = 16
     while cap < 2 * n:
         cap *= 2
+    return cap
+
+
+@njit
+def _group_pairs(a, b, table, group, ga, gb):
+    """Exact grouping of (a, b) pairs with an open-addressing hash table.
+
+    Fills the group id of each row (in order of first appearance) and each group's (a, b);
+    returns the number of groups. Each table slot holds (a, b, group) side by side, so a probe
+    touches one cache line. The caller allocates every array (``table``: ``(cap, 3)`` int64 of
+    :func:`table_capacity` rows; the others ``n`` int64): NumPy asks the kernel for huge pages
+    for large arrays, while arrays allocated inside numba are faulted in 4 KiB at a time, which
+    cost a quarter of a partition's aggregation in page faults.
+    """
+    n = a.shape[0]
+    cap = table.shape[0]
     mask = np.uint64(cap - 1)
-    table = np.empty((cap, 3), dtype=np.int64)
-    table[:, 2] = -1
-    group = np.empty(n, dtype=np.int64)
-    ga = np.empty(n, dtype=np.int64)
-    gb = np.empty(n, dtype=np.int64)
+    for s in range(cap):
+        table[s, 2] = -1
     ng = 0
     for i in range(n):
         ai = a[i]
@@ -118,7 +122,7 @@ def _group_pairs(a, b):
                 group[i] = g
                 break
             h = (h + np.uint64(1)) & mask
-    return group, ga[:ng].copy(), gb[:ng].copy()
+    return ng
 
 
 @njit
