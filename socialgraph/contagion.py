@@ -285,7 +285,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     baseline = np.full(len(members), np.nan)
     baseline[has] = base[sub_row[has]]
 
-    m = members.copy()
+    m = members.copy(deep=False)  # new columns only: no second copy of every member row
     m["churned"] = churned
     m["churn_day"] = np.where(churned, churn_day, -1)
     m["baseline"] = np.where(tested, baseline, np.nan)
@@ -333,7 +333,7 @@ def circle_contagion(members: pd.DataFrame, subs: Subscribers, as_of_day: int,
     circles["expected_churn"] = np.bincount(codes[sel], weights=probs, minlength=len(circles))
     circles["p_value"] = p
     # weights fixed by each circle's layer before any churn is looked at
-    circles["layer"] = circle_layer(circles["circle_id"].to_numpy(), circles["kind"].to_numpy())
+    circles["layer"] = circle_layer(circles["circle_id"], circles["kind"])
     if diagnostics is not None:
         diagnostics["beyond_chance"] = _beyond_chance_by_layer(
             p, (tails, tail_ptr), circles["layer"].to_numpy(), diagnostics.get("p_at_most", (0.01, 0.001, 0.0001)))
