@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from statistics import median
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -185,18 +186,14 @@ def main() -> None:
     # Rounds interleave the engines, so a slow spell of the machine hits every engine alike; the
     # table gives each engine's median time and the median of the per-round ratios.
     rounds: list[dict] = []
-    for k in range(max(1, args.repeats)):
+    n_rounds = max(1, args.repeats)
+    for k in range(n_rounds):
         rounds.append({})
         for engine in engines:
-            print(f"round {k + 1}/{max(1, args.repeats)}: running {engine} ...", file=sys.stderr)
+            print(f"round {k + 1}/{n_rounds}: running {engine} ...", file=sys.stderr)
             rounds[-1][engine] = run_measured([__file__, "--engine", engine, "--data", str(data),
                                                "--as-of", as_of, "--lookback", str(lookback)])
     print(summary(rounds, data.name))
-
-
-def _median(values: list[float]) -> float:
-    v = sorted(values)
-    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
 
 
 def summary(rounds: list[dict], world: str) -> str:
@@ -217,13 +214,13 @@ def summary(rounds: list[dict], world: str) -> str:
     for name in engines:
         runs = [rd[name] for rd in rounds]
         ratios = [rd[name]["seconds"] / rd["duckdb"]["seconds"] for rd in rounds if "duckdb" in rd]
-        ratio = f"{_median(ratios):.2f}" if ratios else "-"
+        ratio = f"{median(ratios):.2f}" if ratios else "-"
         span = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
         r = runs[0]
-        lines.append(f"{name:<12}{_median([x['seconds'] for x in runs]):>10.2f}{ratio:>14}{span:>12}"
+        lines.append(f"{name:<12}{median([x['seconds'] for x in runs]):>10.2f}{ratio:>14}{span:>12}"
                      f"{max(x['peak_rss_gib'] for x in runs):>10.2f}{r['ties']:>12,}{r['calls']:>14,}{r['days']:>14,}")
     if "ours" in engines and "cluster_start_s" in rounds[0]["ours"]:
-        start = _median([rd["ours"]["cluster_start_s"] for rd in rounds])
+        start = median([rd["ours"]["cluster_start_s"] for rd in rounds])
         lines.append(f"\n(ours: local cluster start-up {start:.1f} s, not included)")
     agree = {(x["ties"], x["calls"], x["days"]) for rd in rounds for x in rd.values()}
     lines.append("outputs agree" if len(agree) == 1 else f"OUTPUTS DIFFER: {agree}")

@@ -66,10 +66,8 @@ def _by_prefix(circle_ids, kinds, of_level: dict) -> np.ndarray:
     n = len(ids)
     out = np.empty(n, dtype=object)
     matched = np.zeros(n, bool)
-    head = pc.utf8_slice_codeunits(ids, 0, 1 + max(len(p) for p in LAYER_PREFIX.values()))
     for level, prefix in LAYER_PREFIX.items():
-        hit = pc.fill_null(pc.equal(pc.utf8_slice_codeunits(head, 0, len(prefix) + 1), prefix + "-"), False)
-        hit = hit.to_numpy(zero_copy_only=False)
+        hit = pc.fill_null(pc.starts_with(ids, prefix + "-"), False).to_numpy(zero_copy_only=False)
         out[hit] = of_level[level]
         matched |= hit
     rest = np.flatnonzero(~matched)

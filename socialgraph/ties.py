@@ -306,16 +306,17 @@ class PairPartial:
         return pd.DataFrame(data, columns=partial_columns(self.n_words))
 
 
-def empty_partial(n_words: int, t0: int = 0) -> PairPartial:
-    """A partial with no pairs."""
-    e = np.empty(0, np.int64)
-    return PairPartial(e, e, np.empty((0, _k.N_COUNTS), np.int32), e, np.empty((0, n_words), np.int64), t0)
-
-
 def _zeroed_blocks(n: int, n_words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``counts``, ``duration`` and ``days`` blocks of a partial of ``n`` pairs, zeroed, for
     a kernel to fill (allocated by NumPy, which asks for huge pages: see ``_group_pairs``)."""
     return (np.zeros((n, _k.N_COUNTS), np.int32), np.zeros(n, np.int64), np.zeros((n, n_words), np.int64))
+
+
+def empty_partial(n_words: int, t0: int = 0) -> PairPartial:
+    """A partial with no pairs."""
+    e = np.empty(0, np.int64)
+    counts, duration, days = _zeroed_blocks(0, n_words)
+    return PairPartial(e, e, counts, duration, days, t0)
 
 
 def aggregate_events(clean: CleanEvents, window: Window, ties: TieConfig = TieConfig()) -> PairPartial:
