@@ -65,12 +65,32 @@ def one_node_graph():
                             on_net_keys=np.array([5]), extra_keys=np.array([5]))
 
 
+def stopping_bound(graph, alpha=0.85, tol=1e-6, **_):
+    """L1 distance to the fixed point that the stopping rule guarantees: the result is a power
+    step from an iterate that one step moves by under ``n * tol``, and a step shrinks any
+    difference of two score vectors by ``alpha`` in L1."""
+    return alpha * graph.n_nodes * tol / (1.0 - alpha)
+
+
 def assert_pagerank_matches(graph, personalization=None, **kw):
+    """Both methods against the oracles; returns the default (Chebyshev) scores.
+
+    The power iteration is networkx's, iterate for iterate: it must agree with networkx and the
+    dense reference at any ``tol``. Chebyshev stops elsewhere on the way to the same fixed
+    point: it must lie within the stopping rule's bound of the exact scores, and as close to
+    networkx's as both bounds allow."""
+    alpha = kw.get("alpha", 0.85)
+    exact = reference_pagerank_exact(graph, personalization, alpha=alpha)
+    bound = stopping_bound(graph, **kw)
+    power = personalized_pagerank(graph, personalization, method="power", **kw)
     got = personalized_pagerank(graph, personalization, **kw)
-    assert got.dtype == np.float64 and got.shape == (graph.n_nodes,)
-    assert_allclose(got.sum(), 1.0, rtol=1e-12)
-    assert_allclose(got, reference_pagerank_networkx(graph, personalization, **kw), rtol=1e-6, atol=1e-14)
-    assert_allclose(got, reference_pagerank_dense(graph, personalization, **kw), rtol=1e-6, atol=1e-14)
+    for x in (power, got):
+        assert x.dtype == np.float64 and x.shape == (graph.n_nodes,)
+        assert_allclose(x.sum(), 1.0, rtol=1e-12)
+        assert np.abs(x - exact).sum() <= bound * (1 + 1e-9) + 1e-13
+    assert_allclose(power, reference_pagerank_networkx(graph, personalization, **kw), rtol=1e-6, atol=1e-14)
+    assert_allclose(power, reference_pagerank_dense(graph, personalization, **kw), rtol=1e-6, atol=1e-14)
+    assert_allclose(got, power, rtol=1e-6, atol=2 * bound)
     return got
 
 
@@ -172,11 +192,54 @@ def test_reweighted_csr_with_zero_weights(seed):
 
 
 def test_pagerank_default_tolerance_stops_at_the_same_iteration_as_networkx():
-    # with networkx's loose n * tol rule the answer depends on where it stops: it must agree
+    # with networkx's loose n * tol rule the answer depends on where it stops: the power
+    # iteration must agree; Chebyshev stops elsewhere, within the rule's bound of the fixed point
     for seed in range(3):
         g = random_graph(200 + seed)
-        got = personalized_pagerank(g)
+        got = personalized_pagerank(g, method="power")
         assert_allclose(got, reference_pagerank_networkx(g), rtol=1e-10)
+        assert np.abs(personalized_pagerank(g) - reference_pagerank_exact(g)).sum() <= stopping_bound(g)
+
+
+def test_chebyshev_needs_fewer_sweeps_and_ends_closer():
+    g = random_graph(21, n_keys=3000, n_ties=9000, n_isolated=30)
+    p = np.random.default_rng(21).random(g.n_nodes) * (np.arange(g.n_nodes) % 10 == 0)
+    exact = reference_pagerank_exact(g, p)
+    for tol in (1e-9, 1e-12):
+        x_power, it_power = _run_pagerank(g, p, 0.85, tol, 1000, "test", "power")
+        x_cheb, it_cheb = _run_pagerank(g, p, 0.85, tol, 1000, "test", "chebyshev")
+        assert it_cheb <= 0.8 * it_power
+        assert np.abs(x_cheb - exact).sum() <= np.abs(x_power - exact).sum()
+
+
+def test_first_chebyshev_sweep_is_the_power_step():
+    # where the rule stops after one sweep (large graphs at the default tol), the two agree bit
+    # for bit: the recurrence starts with the plain power step
+    g = random_graph(22)
+    p = np.random.default_rng(22).random(g.n_nodes)
+    got = {m: _run_pagerank(g, p, 0.85, 1.0, 100, "test", m) for m in ("power", "chebyshev")}
+    assert got["power"][1] == got["chebyshev"][1] == 1
+    assert_array_equal(got["power"][0], got["chebyshev"][0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chebyshev_max_iter_counts_the_sweeps_that_test_convergence(seed):
+    # the result is the power step from the iterate that passed the rule: kept from that sweep,
+    # or (when the rule passes sooner than the residual's trend said) one more sweep, which may
+    # be sweep max_iter + 1 - convergence all the same
+    g = random_graph(23 + seed)
+    p = np.random.default_rng(seed).random(g.n_nodes)
+    x, sweeps = _run_pagerank(g, p, 0.85, 1e-9, 1000, "test")
+    _, power_sweeps = _run_pagerank(g, p, 0.85, 1e-9, 1000, "test", "power")
+    try:  # converged with a finishing sweep: that sweep is beyond the ones that tested
+        assert _run_pagerank(g, p, 0.85, 1e-9, sweeps - 1, "test")[1] == sweeps
+        tested = sweeps - 1
+    except PowerIterationFailedConvergence:  # converged with the kept power step
+        tested = sweeps
+    assert_array_equal(_run_pagerank(g, p, 0.85, 1e-9, tested, "test")[0], x)
+    with pytest.raises(PowerIterationFailedConvergence):
+        _run_pagerank(g, p, 0.85, 1e-9, tested - 1, "test")
+    assert tested < power_sweeps
 
 
 def test_pagerank_one_node_and_empty_graph():
@@ -213,7 +276,8 @@ def test_seeds_build_the_personalization_vector():
     np.add.at(p, ids, w)
     got = personalized_pagerank_from_seeds(g, ids, w, **TIGHT)
     assert_array_equal(got, personalized_pagerank(g, p, **TIGHT))
-    assert_allclose(got, reference_pagerank_networkx(g, p, **TIGHT), rtol=1e-6, atol=1e-14)
+    assert_allclose(personalized_pagerank_from_seeds(g, ids, w, method="power", **TIGHT),
+                    reference_pagerank_networkx(g, p, **TIGHT), rtol=1e-6, atol=1e-14)
     assert_array_equal(personalized_pagerank_from_seeds(g, np.array([4, 9])),
                        personalized_pagerank(g, np.isin(np.arange(g.n_nodes), [4, 9]).astype(float)))
 
@@ -238,10 +302,14 @@ def test_seeded_pagerank_property(seed, n_seeds, alpha, weighted):
     w = rng.random(n_seeds) + 0.01 if weighted else None
     p = np.zeros(g.n_nodes)
     np.add.at(p, ids, 1.0 if w is None else w)
+    power = personalized_pagerank_from_seeds(g, ids, w, alpha=alpha, method="power", **TIGHT)
+    assert_allclose(power, reference_pagerank_networkx(g, p, alpha=alpha, **TIGHT), rtol=1e-6, atol=1e-14)
+    # the exact fixed point differs from the iterations by their truncation error
+    exact = reference_pagerank_exact(g, p, alpha=alpha)
     got = personalized_pagerank_from_seeds(g, ids, w, alpha=alpha, **TIGHT)
-    assert_allclose(got, reference_pagerank_networkx(g, p, alpha=alpha, **TIGHT), rtol=1e-6, atol=1e-14)
-    # the exact fixed point differs from the iteration by its truncation error
-    assert_allclose(got, reference_pagerank_exact(g, p, alpha=alpha), rtol=1e-6, atol=2e-9)
+    for x in (power, got):
+        assert_allclose(x, exact, rtol=1e-6, atol=2e-9)
+        assert np.abs(x - exact).sum() <= stopping_bound(g, alpha, **TIGHT) * (1 + 1e-9) + 1e-13
     assert_allclose(dependence(g), reference_dependence(g), rtol=1e-12)
 
 
@@ -271,15 +339,16 @@ def test_pagerank_with_many_blocks_matches_oracles(seed, small_blocks):
     assert_pagerank_matches(g, p)  # stops at the same iteration as networkx
 
 
-def test_same_input_same_bits_whatever_the_thread_count(small_blocks):
+@pytest.mark.parametrize("method", ["chebyshev", "power"])
+def test_same_input_same_bits_whatever_the_thread_count(small_blocks, method):
     g = random_graph(9, n_keys=3000, n_ties=20000, n_isolated=50)
     p = np.random.default_rng(0).random(g.n_nodes)
-    first = (personalized_pagerank(g, p, **TIGHT), dependence(g))
-    again = (personalized_pagerank(g, p, **TIGHT), dependence(g))
+    first = (personalized_pagerank(g, p, method=method, **TIGHT), dependence(g))
+    again = (personalized_pagerank(g, p, method=method, **TIGHT), dependence(g))
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        single = (personalized_pagerank(g, p, **TIGHT), dependence(g))
+        single = (personalized_pagerank(g, p, method=method, **TIGHT), dependence(g))
     finally:
         numba.set_num_threads(before)
     for x, y, z in zip(first, again, single):
@@ -295,6 +364,7 @@ def tiny_windows(monkeypatch):
     """Column windows of 4 nodes: the windowed sweep of large graphs, on small ones."""
     monkeypatch.setattr(_k, "_WINDOW_SHIFT", 2)
     monkeypatch.setattr(_k, "_MAX_WINDOWS", 10**9)
+    monkeypatch.setattr(_k, "_WHOLE_SWEEP_BYTES", 0)
 
 
 def count_window_layouts(monkeypatch):
@@ -375,13 +445,15 @@ def test_windowed_sweep_gives_the_same_bits_as_one_window(seed, monkeypatch):
     p[0] += 0.1
     calls = count_window_layouts(monkeypatch)
     monkeypatch.setattr(_k, "_MAX_WINDOWS", 10**9)
+    monkeypatch.setattr(_k, "_WHOLE_SWEEP_BYTES", 0)
     monkeypatch.setattr(_k, "_WINDOW_SHIFT", 62)
-    want = [_run_pagerank(g, q, 0.85, tol, 1000, "test") for q in (None, p) for tol in (1e-6, 1e-12)]
+    cases = [(q, tol, m) for q in (None, p) for tol in (1e-6, 1e-12) for m in ("power", "chebyshev")]
+    want = [_run_pagerank(g, q, 0.85, tol, 1000, "test", m) for q, tol, m in cases]
     assert not calls
     for done, shift in enumerate((0, 3, 6), start=1):
         monkeypatch.setattr(_k, "_WINDOW_SHIFT", shift)
-        got = [_run_pagerank(g, q, 0.85, tol, 1000, "test") for q in (None, p) for tol in (1e-6, 1e-12)]
-        assert len(calls) == 4 * done  # every call took the windowed path
+        got = [_run_pagerank(g, q, 0.85, tol, 1000, "test", m) for q, tol, m in cases]
+        assert len(calls) == len(cases) * done  # every call took the windowed path
         for (x, it), (y, want_it) in zip(got, want):
             assert it == want_it
             assert_array_equal(x, y)
@@ -404,6 +476,7 @@ def test_more_windows_than_the_cap_sweep_whole(monkeypatch):
     g = random_graph(14, n_keys=200, n_ties=900)
     want = personalized_pagerank(g, **TIGHT)
     calls = count_window_layouts(monkeypatch)
+    monkeypatch.setattr(_k, "_WHOLE_SWEEP_BYTES", 0)
     monkeypatch.setattr(_k, "_WINDOW_SHIFT", 5)
     n_windows = ((g.n_nodes - 1) >> 5) + 1
     monkeypatch.setattr(_k, "_MAX_WINDOWS", n_windows - 1)
@@ -414,37 +487,68 @@ def test_more_windows_than_the_cap_sweep_whole(monkeypatch):
     assert len(calls) == 1
 
 
-def test_lanes_do_not_change_the_bits(tiny_windows, small_blocks):
+def test_scores_that_fit_the_cache_sweep_whole(monkeypatch):
+    g = random_graph(15, n_keys=200, n_ties=900)
+    want = personalized_pagerank(g, **TIGHT)
+    calls = count_window_layouts(monkeypatch)
+    monkeypatch.setattr(_k, "_WINDOW_SHIFT", 5)
+    monkeypatch.setattr(_k, "_WHOLE_SWEEP_BYTES", 8 * g.n_nodes)  # the scores just fit
+    assert_array_equal(personalized_pagerank(g, **TIGHT), want)
+    assert calls == []
+    monkeypatch.setattr(_k, "_WHOLE_SWEEP_BYTES", 8 * g.n_nodes - 1)
+    assert_array_equal(personalized_pagerank(g, **TIGHT), want)
+    assert len(calls) == 1
+
+
+def test_last_level_cache_is_read_from_sysfs(tmp_path):
+    from socialgraph.influence import _last_level_cache_bytes
+
+    for index, size in [(0, "32K"), (1, "32K"), (2, "1024K"), (3, "32768K"), (4, "junk")]:
+        (tmp_path / f"index{index}").mkdir()
+        (tmp_path / f"index{index}" / "size").write_text(size + "\n")
+    assert _last_level_cache_bytes(str(tmp_path)) == 32 << 20
+    (tmp_path / "index5").mkdir()
+    (tmp_path / "index5" / "size").write_text("64M\n")
+    assert _last_level_cache_bytes(str(tmp_path)) == 32 << 20  # read once per root, then cached
+    _last_level_cache_bytes.cache_clear()
+    assert _last_level_cache_bytes(str(tmp_path)) == 64 << 20  # the largest cache wins
+    assert _last_level_cache_bytes(str(tmp_path / "nothing-here")) == 0
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.85])
+def test_lanes_do_not_change_the_bits(tiny_windows, small_blocks, rho):
     g = with_dangling_ties(random_graph(12, n_keys=600, n_ties=4000, n_isolated=20), 1)
     win_indptr, cols, transition = window_kernel_layout(g, _k._WINDOW_SHIFT, _k._BLOCK_WORK)
-    dangling = _k._invert_strength(g.indptr, g.weights) == 0
+    dangling = np.flatnonzero(_k._invert_strength(g.indptr, g.weights) == 0)
     bounds = _k._split_blocks(g.indptr, _k._BLOCK_WORK)
     p = np.random.default_rng(2).random(g.n_nodes)
     p /= p.sum()
     runs = []
     for lanes in (1, 2, 3, 7, 10**6):
-        work = np.empty((2, g.n_nodes))
-        row, it, err = _k._iterate_pagerank(win_indptr, cols, transition, dangling, p, 0.85, 1e-12, 1000, bounds,
-                                            lanes, work)
+        work = np.empty((3, g.n_nodes))
+        row, it, err, converged = _k._iterate_pagerank(win_indptr, cols, transition, dangling, p, 0.85, rho, 1e-12,
+                                                       1000, bounds, lanes, work)
+        assert converged
         runs.append((work[row].copy(), it, err))
     for x, it, err in runs[1:]:
         assert_array_equal(x, runs[0][0])
         assert (it, err) == runs[0][1:]
-    assert_allclose(runs[0][0], reference_pagerank_dense(g, p, **TIGHT), rtol=1e-6, atol=1e-14)
+    assert_allclose(runs[0][0], reference_pagerank_dense(g, p, **TIGHT), rtol=1e-6, atol=1e-14 if rho == 0 else 1e-10)
 
 
-def test_windowed_same_bits_whatever_the_thread_count(tiny_windows, small_blocks):
+@pytest.mark.parametrize("method", ["chebyshev", "power"])
+def test_windowed_same_bits_whatever_the_thread_count(tiny_windows, small_blocks, method):
     g = random_graph(13, n_keys=1500, n_ties=10000, n_isolated=50)
     p = np.random.default_rng(3).random(g.n_nodes)
-    first = personalized_pagerank(g, p, **TIGHT)
+    first = personalized_pagerank(g, p, method=method, **TIGHT)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        single = personalized_pagerank(g, p, **TIGHT)
+        single = personalized_pagerank(g, p, method=method, **TIGHT)
     finally:
         numba.set_num_threads(before)
     assert_array_equal(first, single)
-    assert_array_equal(first, personalized_pagerank(g, p, **TIGHT))
+    assert_array_equal(first, personalized_pagerank(g, p, method=method, **TIGHT))
 
 
 # --------------------------------------------------------------------------- input checks
@@ -455,6 +559,7 @@ def test_windowed_same_bits_whatever_the_thread_count(tiny_windows, small_blocks
     ({"alpha": True}, "alpha"), ({"alpha": "0.85"}, "alpha"), ({"alpha": float("nan")}, "alpha"),
     ({"tol": 0.0}, "tol"), ({"tol": -1e-6}, "tol"), ({"tol": float("inf")}, "tol"),
     ({"tol": float("nan")}, "tol"), ({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"),
+    ({"method": "gauss-seidel"}, "method"), ({"method": None}, "method"),
 ])
 def test_pagerank_rejects_bad_parameters(kw, match):
     with pytest.raises(ValueError, match=match):

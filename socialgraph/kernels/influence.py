@@ -21,13 +21,19 @@ from ._jit import njit, pjit, prange
 _BLOCK_WORK = 1 << 15
 
 # Column window of the PageRank sweep: 2**19 nodes, 4 MiB of float64 scores. The random
-# gather x[j] is fast while x fits the cache share a core really gets (measured here: 4 MiB
-# about 2.5x faster than the 10 MiB of a million-node graph); graphs with more nodes are swept
-# window by window (:func:`_window_transition`). Every window costs a pass over the partial
+# gather x[j] is fast while x fits the cache share a core really gets (measured on the
+# project's machine of 2026-11-26: 4 MiB about 2.5x faster than the 10 MiB of a million-node
+# graph); graphs with more nodes are swept window by window (:func:`_window_transition`).
+# Every window costs a pass over the partial
 # sums and an (n + 1) int64 row pointer, so beyond _MAX_WINDOWS windows (4.2M nodes) the sweep
 # stays whole: there a window layout would need per-window lists of the rows it touches.
 _WINDOW_SHIFT = 19
 _MAX_WINDOWS = 8
+# Windows pay only where the scores do not fit the cache: a machine whose last-level cache
+# holds twice the score vector sweeps whole (measured on a 32 MiB L3 and 1.3M nodes: 15 ms a
+# sweep whole against 25 ms in three windows). Bytes of scores that sweep whole; None reads
+# half the last-level cache of the machine (0 where it is not known: windows as above).
+_WHOLE_SWEEP_BYTES: int | None = None
 
 
 @njit
@@ -144,30 +150,54 @@ def _window_transition(indptr, indices, weights, inv_strength, shift, bounds, wi
 
 
 @pjit
-def _iterate_pagerank(win_indptr, indices, transition, is_dangling, p, alpha, tol, max_iter, bounds,
+def _iterate_pagerank(win_indptr, indices, transition, dangling_nodes, p, alpha, rho, tol, max_iter, bounds,
                       n_lanes, work):
-    """Power iteration of PageRank with teleport and dangling mass both following ``p``.
+    """PageRank with teleport and dangling mass both following ``p``: power iteration, or its
+    Chebyshev acceleration.
 
-    Pull form (the CSR is symmetric): ``x'[i] = alpha * sum_j t_ij * x[j] + c * p[i]`` with
-    ``t_ij = w_ij / s_j`` (0 when ``s_j == 0``) and ``c = alpha * (mass on dangling nodes)
-    + 1 - alpha``; ``is_dangling`` (bool per node) marks the nodes of strength 0.
+    One sweep applies the Google matrix ``M`` in pull form (the CSR is symmetric):
+    ``(M y)[i] = alpha * sum_j t_ij * y[j] + c * p[i]`` with ``t_ij = w_ij / s_j`` (0 when
+    ``s_j == 0``) and ``c = alpha * (mass on dangling nodes) + 1 - alpha``;
+    ``dangling_nodes`` (ascending ids) are the nodes of strength 0, whose mass is summed after
+    each sweep (a test per row would cost a load and a branch in the hot loop).
+
+    ``rho = 0`` is the power iteration ``y_k = M y_{k-1}``: networkx's iterates, bit for bit.
+    ``rho > 0`` is the Chebyshev semi-iteration (Golub and Varga 1961)
+    ``y_k = omega_k * M y_{k-1} + (1 - omega_k) * y_{k-2}`` with ``omega_1 = 1``,
+    ``omega_2 = 2 / (2 - rho**2)``, ``omega_k = 1 / (1 - rho**2 * omega_{k-1} / 4)``. Its error
+    after ``k`` sweeps is ``P_k(M)`` times the first, where ``P_k(z) = T_k(z / rho) / T_k(1 / rho)``
+    (``T_k`` the Chebyshev polynomial) keeps the eigenvalue 1 (the PageRank vector) and damps
+    the spectrum on ``[-rho, rho]`` by ``1 / T_k(1 / rho)``. On an undirected graph the
+    transition matrix is similar to a symmetric one, so every other eigenvalue of ``M`` is real
+    and within ``[-alpha, alpha]``: ``rho = alpha`` damps all of them, at rate
+    ``(1 - sqrt(1 - alpha**2)) / alpha`` per sweep (0.56 at ``alpha = 0.85``) where the power
+    iteration gives ``alpha``. The weights sum to 1, so every iterate keeps a total of 1.
+
+    Both stop on the same rule: a sweep also measures the L1 change ``|M y - y|`` that one
+    power step would make to the iterate it reads, and once that is below ``n * tol`` the
+    result is that power step ``M y``. For the power iteration it is the sweep's own output
+    (networkx's rule and return value). Chebyshev keeps it in ``work[2]`` in the sweep where
+    the change, shrinking at the rate of the sweep before, should pass the rule; when it
+    passes earlier than that, one more sweep (``omega = 1``) computes it. Either way the result is a power step from an iterate whose change was below
+    ``n * tol``, so it lies within ``alpha * n * tol / (1 - alpha)`` of the fixed point in L1.
 
     ``win_indptr`` is ``(n_windows, n + 1)``: the CSR split by column window
     (:func:`_window_transition`; one window is the plain CSR). Rows are swept window after
-    window, so that the gathers ``x[j]`` stay inside a few MiB that stay in cache, where a
-    gather over all of ``x`` would mostly miss it. The partial row sums wait in ``x'``; each
-    row keeps one running sum in column order, so the result does not depend on the number of
-    windows. The last window also finishes ``x'``, the dangling mass and the L1 change, so an
-    iteration reads the CSR once and allocates nothing.
+    window, so that the gathers ``y[j]`` stay inside a few MiB that stay in cache, where a
+    gather over all of ``y`` would mostly miss it. The partial row sums wait in ``work[2]``;
+    each row keeps one running sum in column order, so the result does not depend on the
+    number of windows. The last window also finishes the iterate and the L1 change, so a sweep reads the CSR once and allocates nothing.
 
     The blocks are cut into ``n_lanes`` runs of consecutive blocks (one per thread), each taken
-    through all the windows: one parallel region, hence one barrier, per iteration rather than
+    through all the windows: one parallel region, hence one barrier, per sweep rather than
     one per window (on a shared machine a barrier waits until the slowest thread is scheduled
     again). Lanes only decide which thread computes a row, never how. ``work`` is a
-    ``(2, n)`` float64 scratch array (x and x') allocated by the caller.
+    ``(3, n)`` float64 scratch array allocated by the caller: two iterates and the partial
+    sums (with more than one window) and the kept power step.
 
-    Returns ``(row of work holding x, iterations, l1_change)``; ``iterations == max_iter + 1``
-    means no convergence (``l1_change >= n * tol`` after ``max_iter`` sweeps).
+    Returns ``(row of work holding the result, sweeps, l1_change, converged)``; not converged
+    means ``l1_change >= n * tol`` still after ``max_iter`` sweeps. The sweeps count the extra
+    one of Chebyshev, which may be the ``max_iter + 1``-th.
     """
     n_windows = win_indptr.shape[0]
     n = win_indptr.shape[1] - 1
@@ -178,24 +208,35 @@ def _iterate_pagerank(win_indptr, indices, transition, is_dangling, p, alpha, to
     for lane in range(n_lanes + 1):
         lanes[lane] = (n_blocks * lane) // n_lanes
     err_part = np.zeros(n_blocks, dtype=np.float64)
-    dang_part = np.zeros(n_blocks, dtype=np.float64)
+    part = work[2]
+    cur = 1  # y_{k-1} = work[cur]; the sweep writes y_k over y_{k-2} in work[1 - cur]
     x0 = 1.0 / n
-    x = work[0]
+    x = work[cur]
     for b in prange(n_blocks):
-        d = 0.0
         for i in range(bounds[b], bounds[b + 1]):
             x[i] = x0
-            if is_dangling[i]:
-                d += x0
-        dang_part[b] = d
     dangling = 0.0
-    for b in range(n_blocks):
-        dangling += dang_part[b]
+    for j in dangling_nodes:
+        dangling += x[j]
     limit = n * tol
+    rho2 = rho * rho
+    omega = 1.0
+    finishing = False  # Chebyshev has converged: this sweep is the last power step
+    keep = False  # Chebyshev is expected to converge in this sweep: keep its power step in part
+    converged_err = np.inf
     err = np.inf
-    cur = 0  # x = work[cur], x' = work[1 - cur]
+    last_err = np.inf
     last = win_indptr[n_windows - 1]
-    for it in range(1, max_iter + 1):
+    it = 0
+    while True:
+        it += 1
+        if finishing or it == 1:
+            omega = 1.0
+        elif it == 2:
+            omega = 2.0 / (2.0 - rho2)
+        else:
+            omega = 1.0 / (1.0 - rho2 * omega / 4.0)
+        blend = omega != 1.0
         x = work[cur]
         x_new = work[1 - cur]
         c = alpha * dangling + (1.0 - alpha)
@@ -205,30 +246,43 @@ def _iterate_pagerank(win_indptr, indices, transition, is_dangling, p, alpha, to
             for k in range(n_windows - 1):
                 ptr = win_indptr[k]
                 for i in range(first_row, end_row):
-                    acc = x_new[i] if k > 0 else 0.0
+                    acc = part[i] if k > 0 else 0.0
                     for e in range(np.uint64(ptr[i]), np.uint64(ptr[i + 1])):
                         acc += transition[e] * x[cols[e]]
-                    x_new[i] = acc
+                    part[i] = acc
             for b in range(lanes[lane], lanes[lane + 1]):
                 e_sum = 0.0
-                d = 0.0
                 for i in range(bounds[b], bounds[b + 1]):
-                    acc = x_new[i] if n_windows > 1 else 0.0
+                    acc = part[i] if n_windows > 1 else 0.0
                     for e in range(np.uint64(last[i]), np.uint64(last[i + 1])):
                         acc += transition[e] * x[cols[e]]
                     xi = alpha * acc + c * p[i]
                     e_sum += abs(xi - x[i])
+                    if keep:
+                        part[i] = xi
+                    if blend:
+                        xi = omega * xi + (1.0 - omega) * x_new[i]
                     x_new[i] = xi
-                    if is_dangling[i]:
-                        d += xi
                 err_part[b] = e_sum
-                dang_part[b] = d
         err = 0.0
-        dangling = 0.0
         for b in range(n_blocks):
             err += err_part[b]
-            dangling += dang_part[b]
-        cur = 1 - cur
+        if finishing:
+            return 1 - cur, it, converged_err, True
         if err < limit:
-            return cur, it, err
-    return cur, max_iter + 1, err
+            if not blend:
+                return 1 - cur, it, err, True
+            if keep:
+                return 2, it, err, True
+            finishing = True  # the result is M y_{k-1}: sweep again from the same iterate
+            converged_err = err
+            continue
+        if it >= max_iter:
+            return 1 - cur, it, err, False
+        # keep the next power step if the change, shrinking as it did in this sweep, should pass
+        keep = rho2 > 0.0 and err * err < limit * last_err
+        last_err = err
+        dangling = 0.0
+        for j in dangling_nodes:
+            dangling += x_new[j]
+        cur = 1 - cur
