@@ -31,9 +31,9 @@ networkx's stopping rule is an L1 change below ``n * tol``; with ``n`` ~ 1.3M th
 change one power step would make) in fewer sweeps; the columns ``L1(x-exact)`` show that it
 ends at least as close to the exact scores. ``dependence`` is compared with its vectorised scipy/numpy form.
 
-The machine may be shared: every method runs once per round, round after round, and the
-speed-ups are given best vs best, median vs median, and as the median of the per-round
-ratios (each ratio taken under the same load).
+The machine may be shared: every method runs once per round, round after round (each round
+starting one method later), and the speed-ups are given best vs best, median vs median, and
+as the median of the per-round ratios (each ratio taken under the same load).
 """
 
 from __future__ import annotations
@@ -182,14 +182,21 @@ def scipy_dependence(graph):
 def interleaved(repeats: int, fns: dict, times: dict | None = None) -> dict:
     """Run every function once per round, round after round, so that all of them see the same
     load (the 2 cores may be shared); returns ``name -> (best seconds, median, last output)``
-    and, when ``times`` is given, fills it with ``name -> list of seconds`` (one per round)."""
+    and, when ``times`` is given, fills it with ``name -> list of seconds`` (one per round).
+
+    Each round starts one function later than the one before: a call pays for what the call
+    before it left behind (igraph's solver frees a few hundred MB, and the next call's fresh
+    arrays then fault their pages in: 70 ms more for ours, measured), so no function may
+    always follow the same one."""
     import numpy as np
 
     times = {} if times is None else times
     times.update({name: [] for name in fns})
     out = {}
-    for _ in range(repeats):
-        for name, f in fns.items():
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            f = fns[name]
             t0 = time.perf_counter()
             out[name] = f()
             times[name].append(time.perf_counter() - t0)

@@ -149,6 +149,20 @@ def _window_transition(indptr, indices, weights, inv_strength, shift, bounds, wi
                 transition[e] *= inv_strength[out_cols[e]]
 
 
+@njit(inline="always")
+def _finish_row(i, acc, x, x_new, part, p, alpha, c, omega, keep, blend):
+    """Row ``i`` of a sweep from its sum ``acc = sum_j t_ij * x[j]``: writes the new iterate
+    (and the power step into ``part`` when ``keep``), returns the row's L1 change."""
+    xi = alpha * acc + c * p[i]
+    change = abs(xi - x[i])
+    if keep:
+        part[i] = xi
+    if blend:
+        xi = omega * xi + (1.0 - omega) * x_new[i]
+    x_new[i] = xi
+    return change
+
+
 @pjit
 def _iterate_pagerank(win_indptr, indices, transition, dangling_nodes, p, alpha, rho, tol, max_iter, bounds,
                       n_lanes, work):
@@ -188,10 +202,11 @@ def _iterate_pagerank(win_indptr, indices, transition, dangling_nodes, p, alpha,
     each row keeps one running sum in column order, so the result does not depend on the
     number of windows. The last window also finishes the iterate and the L1 change, so a sweep reads the CSR once and allocates nothing.
 
-    The blocks are cut into ``n_lanes`` runs of consecutive blocks (one per thread), each taken
-    through all the windows: one parallel region, hence one barrier, per sweep rather than
-    one per window (on a shared machine a barrier waits until the slowest thread is scheduled
-    again). Lanes only decide which thread computes a row, never how. ``work`` is a
+    With one window the blocks are the parallel tasks. With more, the blocks are cut into
+    ``n_lanes`` runs of consecutive blocks (one per thread), each taken through all the
+    windows: one parallel region, hence one barrier, per sweep rather than one per window (on
+    a shared machine a barrier waits until the slowest thread is scheduled again). Tasks and
+    lanes only decide which thread computes a row, never how. ``work`` is a
     ``(3, n)`` float64 scratch array allocated by the caller: two iterates and the partial
     sums (with more than one window) and the kept power step.
 
@@ -240,30 +255,35 @@ def _iterate_pagerank(win_indptr, indices, transition, dangling_nodes, p, alpha,
         x = work[cur]
         x_new = work[1 - cur]
         c = alpha * dangling + (1.0 - alpha)
-        for lane in prange(n_lanes):
-            first_row = bounds[lanes[lane]]
-            end_row = bounds[lanes[lane + 1]]
-            for k in range(n_windows - 1):
-                ptr = win_indptr[k]
-                for i in range(first_row, end_row):
-                    acc = part[i] if k > 0 else 0.0
-                    for e in range(np.uint64(ptr[i]), np.uint64(ptr[i + 1])):
-                        acc += transition[e] * x[cols[e]]
-                    part[i] = acc
-            for b in range(lanes[lane], lanes[lane + 1]):
+        if n_windows == 1:
+            # the whole CSR: one block per task, no partial sums
+            for b in prange(n_blocks):
                 e_sum = 0.0
                 for i in range(bounds[b], bounds[b + 1]):
-                    acc = part[i] if n_windows > 1 else 0.0
+                    acc = 0.0
                     for e in range(np.uint64(last[i]), np.uint64(last[i + 1])):
                         acc += transition[e] * x[cols[e]]
-                    xi = alpha * acc + c * p[i]
-                    e_sum += abs(xi - x[i])
-                    if keep:
-                        part[i] = xi
-                    if blend:
-                        xi = omega * xi + (1.0 - omega) * x_new[i]
-                    x_new[i] = xi
+                    e_sum += _finish_row(i, acc, x, x_new, part, p, alpha, c, omega, keep, blend)
                 err_part[b] = e_sum
+        else:
+            for lane in prange(n_lanes):
+                first_row = bounds[lanes[lane]]
+                end_row = bounds[lanes[lane + 1]]
+                for k in range(n_windows - 1):
+                    ptr = win_indptr[k]
+                    for i in range(first_row, end_row):
+                        acc = part[i] if k > 0 else 0.0
+                        for e in range(np.uint64(ptr[i]), np.uint64(ptr[i + 1])):
+                            acc += transition[e] * x[cols[e]]
+                        part[i] = acc
+                for b in range(lanes[lane], lanes[lane + 1]):
+                    e_sum = 0.0
+                    for i in range(bounds[b], bounds[b + 1]):
+                        acc = part[i]
+                        for e in range(np.uint64(last[i]), np.uint64(last[i + 1])):
+                            acc += transition[e] * x[cols[e]]
+                        e_sum += _finish_row(i, acc, x, x_new, part, p, alpha, c, omega, keep, blend)
+                    err_part[b] = e_sum
         err = 0.0
         for b in range(n_blocks):
             err += err_part[b]
