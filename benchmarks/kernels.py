@@ -215,7 +215,8 @@ def pagerank_section(graph, args) -> None:
     import numpy as np
 
     from socialgraph.graph import build_call_graph
-    from socialgraph.influence import _last_level_cache_bytes, _run_pagerank, dependence, personalized_pagerank
+    from socialgraph.influence import (_last_level_cache_bytes, _run_pagerank, dependence,
+                                       personalized_pagerank)
     from socialgraph.kernels import influence as _k
 
     n = graph.n_nodes

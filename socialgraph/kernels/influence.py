@@ -24,9 +24,9 @@ _BLOCK_WORK = 1 << 15
 # gather x[j] is fast while x fits the cache share a core really gets (measured on the
 # project's machine of 2026-11-26: 4 MiB about 2.5x faster than the 10 MiB of a million-node
 # graph); graphs with more nodes are swept window by window (:func:`_window_transition`).
-# Every window costs a pass over the partial
-# sums and an (n + 1) int64 row pointer, so beyond _MAX_WINDOWS windows (4.2M nodes) the sweep
-# stays whole: there a window layout would need per-window lists of the rows it touches.
+# Every window costs a pass over the partial sums and an (n + 1) int64 row pointer, so beyond
+# _MAX_WINDOWS windows (4.2M nodes) the sweep stays whole: there a window layout would need
+# per-window lists of the rows it touches.
 _WINDOW_SHIFT = 19
 _MAX_WINDOWS = 8
 # Windows pay only where the scores do not fit the cache: a machine whose last-level cache
@@ -175,7 +175,7 @@ def _iterate_pagerank(win_indptr, indices, transition, dangling_nodes, p, alpha,
     ``dangling_nodes`` (ascending ids) are the nodes of strength 0, whose mass is summed after
     each sweep (a test per row would cost a load and a branch in the hot loop).
 
-    ``rho = 0`` is the power iteration ``y_k = M y_{k-1}``: networkx's iterates, bit for bit.
+    ``rho = 0`` is the power iteration ``y_k = M y_{k-1}``: networkx's iterates (to rounding).
     ``rho > 0`` is the Chebyshev semi-iteration (Golub and Varga 1961)
     ``y_k = omega_k * M y_{k-1} + (1 - omega_k) * y_{k-2}`` with ``omega_1 = 1``,
     ``omega_2 = 2 / (2 - rho**2)``, ``omega_k = 1 / (1 - rho**2 * omega_{k-1} / 4)``. Its error
@@ -192,15 +192,17 @@ def _iterate_pagerank(win_indptr, indices, transition, dangling_nodes, p, alpha,
     result is that power step ``M y``. For the power iteration it is the sweep's own output
     (networkx's rule and return value). Chebyshev keeps it in ``work[2]`` in the sweep where
     the change, shrinking at the rate of the sweep before, should pass the rule; when it
-    passes earlier than that, one more sweep (``omega = 1``) computes it. Either way the result is a power step from an iterate whose change was below
-    ``n * tol``, so it lies within ``alpha * n * tol / (1 - alpha)`` of the fixed point in L1.
+    passes earlier than that, one more sweep (``omega = 1``) computes it. Either way the
+    result is a power step from an iterate whose change was below ``n * tol``, so it lies
+    within ``alpha * n * tol / (1 - alpha)`` of the fixed point in L1.
 
     ``win_indptr`` is ``(n_windows, n + 1)``: the CSR split by column window
     (:func:`_window_transition`; one window is the plain CSR). Rows are swept window after
     window, so that the gathers ``y[j]`` stay inside a few MiB that stay in cache, where a
     gather over all of ``y`` would mostly miss it. The partial row sums wait in ``work[2]``;
     each row keeps one running sum in column order, so the result does not depend on the
-    number of windows. The last window also finishes the iterate and the L1 change, so a sweep reads the CSR once and allocates nothing.
+    number of windows. The last window also finishes the iterate and the L1 change, so a
+    sweep reads the CSR once and allocates nothing.
 
     With one window the blocks are the parallel tasks. With more, the blocks are cut into
     ``n_lanes`` runs of consecutive blocks (one per thread), each taken through all the
