@@ -228,11 +228,14 @@ def pagerank_section(graph, args) -> None:
     tiny = build_call_graph(np.array([1, 2]), np.array([2, 3]), np.ones(2), on_net_keys=np.array([1]))
     t0 = time.perf_counter()
     personalized_pagerank(tiny, np.ones(3), **kw)
-    shift, _k._WINDOW_SHIFT = _k._WINDOW_SHIFT, 0  # one node per window: compiles the windowed path too
+    # one node per window, never swept whole: compiles the windowed path too
+    shift, whole = _k._WINDOW_SHIFT, _k._WHOLE_SWEEP_BYTES
+    _k._WINDOW_SHIFT, _k._WHOLE_SWEEP_BYTES = 0, 0
     try:
         personalized_pagerank(tiny, np.ones(3), **kw)
+        personalized_pagerank(tiny, np.ones(3), method="power", **kw)
     finally:
-        _k._WINDOW_SHIFT = shift
+        _k._WINDOW_SHIFT, _k._WHOLE_SWEEP_BYTES = shift, whole
     dependence(tiny)
     compile_s = time.perf_counter() - t0
     kernels = [_k._split_blocks, _k._invert_strength, _k._fill_transition, _k._window_transition,
