@@ -215,7 +215,7 @@ def pagerank_section(graph, args) -> None:
     import numpy as np
 
     from socialgraph.graph import build_call_graph
-    from socialgraph.influence import (_last_level_cache_bytes, _run_pagerank, dependence,
+    from socialgraph.influence import (_run_pagerank, _sweep_windows, _whole_sweep_bytes, dependence,
                                        personalized_pagerank)
     from socialgraph.kernels import influence as _k
 
@@ -272,11 +272,9 @@ def pagerank_section(graph, args) -> None:
     }, times)
     _, ours_iter = _run_pagerank(graph, p, kw["alpha"], kw["tol"], kw["max_iter"], "bench")
     _, power_iter = _run_pagerank(graph, p, kw["alpha"], kw["tol"], kw["max_iter"], "bench", "power")
-    whole = _k._WHOLE_SWEEP_BYTES
-    whole = _last_level_cache_bytes() // 2 if whole is None else whole
-    n_windows = ((n - 1) >> _k._WINDOW_SHIFT) + 1
+    whole, n_windows = _whole_sweep_bytes(), _sweep_windows(n)
     sweep_layout = (f"one sweep over all columns (scores {8 * n / 2**20:.0f} MiB, half the last-level cache "
-                    f"{whole / 2**20:.0f} MiB)" if n_windows == 1 or n_windows > _k._MAX_WINDOWS or 8 * n <= whole
+                    f"{whole / 2**20:.0f} MiB)" if n_windows == 1
                     else f"{n_windows} column windows (scores {8 * n / 2**20:.0f} MiB > half the last-level "
                          f"cache {whole / 2**20:.0f} MiB)")
     _, loose_iter = _run_pagerank(graph, p, kw["alpha"], 1e-6, kw["max_iter"], "bench")

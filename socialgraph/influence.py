@@ -202,6 +202,20 @@ def _last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") ->
     return best
 
 
+def _whole_sweep_bytes() -> int:
+    """Bytes of scores that the PageRank sweep takes whole (see ``_k._WHOLE_SWEEP_BYTES``)."""
+    whole = _k._WHOLE_SWEEP_BYTES
+    return _last_level_cache_bytes() // 2 if whole is None else whole
+
+
+def _sweep_windows(n: int) -> int:
+    """Column windows of the PageRank sweep over ``n`` nodes; 1 sweeps the CSR whole."""
+    n_windows = ((n - 1) >> _k._WINDOW_SHIFT) + 1
+    if n_windows > _k._MAX_WINDOWS or 8 * n <= _whole_sweep_bytes():
+        return 1
+    return n_windows
+
+
 def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where: str,
                   method: str = "chebyshev"):
     """Checked inputs -> ``(scores, sweeps)``; raises when the iteration fails."""
@@ -226,12 +240,8 @@ def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where
     # dangling = strength 0: no ties, or only ties reweighted to 0 (e.g. activity after a cut-off)
     dangling = np.flatnonzero(inv == 0.0)
     bounds = _k._split_blocks(indptr, _k._BLOCK_WORK)
-    shift = _k._WINDOW_SHIFT
-    n_windows = ((n - 1) >> shift) + 1
-    whole_bytes = _k._WHOLE_SWEEP_BYTES
-    if whole_bytes is None:
-        whole_bytes = _last_level_cache_bytes() // 2
-    if n_windows == 1 or n_windows > _k._MAX_WINDOWS or 8 * n <= whole_bytes:
+    n_windows = _sweep_windows(n)
+    if n_windows == 1:
         win_indptr, cols = indptr.reshape(1, n + 1), indices
         transition = np.empty(weights.size, dtype=np.float64)
         _k._fill_transition(indptr, indices, weights, inv, transition)
@@ -239,7 +249,8 @@ def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where
         win_indptr = np.empty((n_windows, n + 1), dtype=np.int64)
         cols = np.empty_like(indices)
         transition = np.empty(weights.size, dtype=np.float64)
-        _k._window_transition(indptr, indices, weights, inv, shift, bounds, win_indptr, cols, transition)
+        _k._window_transition(indptr, indices, weights, inv, _k._WINDOW_SHIFT, bounds, win_indptr, cols,
+                              transition)
     work = np.empty((3, n), dtype=np.float64)
     # one lane of blocks per thread; the lanes do not change the result, only who computes it
     row, iterations, err, converged = _k._iterate_pagerank(
