@@ -252,7 +252,8 @@ def _run_pagerank(graph: CallGraph, personalization, alpha, tol, max_iter, where
         _k._window_transition(indptr, indices, weights, inv, _k._WINDOW_SHIFT, bounds, win_indptr, cols,
                               transition)
     work = np.empty((3, n), dtype=np.float64)
-    # one lane of blocks per thread; the lanes do not change the result, only who computes it
+    # parallel over row blocks (in lanes of blocks, one per thread, when windowed); neither
+    # changes the result, only who computes it
     row, iterations, err, converged = _k._iterate_pagerank(
         win_indptr, cols, transition, dangling, p, alpha, rho, tol, max_iter, bounds, numba.get_num_threads(), work)
     if not converged:
