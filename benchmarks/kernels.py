@@ -273,10 +273,8 @@ def pagerank_section(graph, args) -> None:
     _, ours_iter = _run_pagerank(graph, p, kw["alpha"], kw["tol"], kw["max_iter"], "bench")
     _, power_iter = _run_pagerank(graph, p, kw["alpha"], kw["tol"], kw["max_iter"], "bench", "power")
     whole, n_windows = _whole_sweep_bytes(), _sweep_windows(n)
-    sweep_layout = (f"one sweep over all columns (scores {8 * n / 2**20:.0f} MiB, half the last-level cache "
-                    f"{whole / 2**20:.0f} MiB)" if n_windows == 1
-                    else f"{n_windows} column windows (scores {8 * n / 2**20:.0f} MiB > half the last-level "
-                         f"cache {whole / 2**20:.0f} MiB)")
+    sweep_layout = (("one sweep over all columns" if n_windows == 1 else f"{n_windows} column windows")
+                    + f" (scores {8 * n / 2**20:.0f} MiB, half the last-level cache {whole / 2**20:.0f} MiB)")
     _, loose_iter = _run_pagerank(graph, p, kw["alpha"], 1e-6, kw["max_iter"], "bench")
     ours = res["ours"][2]
     scipy_best, scipy_med = res["scipy"][:2]
