@@ -14,7 +14,7 @@ import uuid
 import dask
 import psutil
 from dask.utils import format_bytes
-from distributed import Client, LocalCluster, as_completed, progress
+from distributed import Client, LocalCluster, as_completed
 
 from socialgraph.config import ClusterConfig
 
@@ -160,6 +160,34 @@ def total_threads(client: Client) -> int:
     return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
 
 
+def collect(futures: list, label: str | None = None) -> list:
+    """The results of ``futures``, in their order. Each is fetched as soon as it is ready and
+    its future released, so the workers free its memory while the rest still run. ``label``:
+    a progress bar on stderr (tqdm) that ticks in the same loop; distributed's own bar waits
+    for every future before the first result is fetched, which in a terminal held every
+    result on the workers to the end."""
+    results = [None] * len(futures)
+    if not futures:
+        return results
+    index = {f.key: k for k, f in enumerate(futures)}
+    bar = None
+    if label is not None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(futures), desc=f"[socialgraph] {label}", unit="task", file=sys.stderr,
+                   dynamic_ncols=True)
+    try:
+        for fut, value in as_completed(futures, loop=futures[0].client.loop, with_results=True):
+            results[index[fut.key]] = value
+            fut.release()
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
 def make_compute(client: Client, show_progress: bool | None = None):
     """A ``compute(*collections, label=...)`` running on ``client`` with a terminal progress bar."""
     if show_progress is None:
@@ -171,15 +199,7 @@ def make_compute(client: Client, show_progress: bool | None = None):
         shapes = [len(o) if isinstance(o, (list, tuple)) else None for o in objs]
         flat = [x for o in objs for x in (o if isinstance(o, (list, tuple)) else [o])]
         futures = client.compute(flat)
-        if show_progress:
-            print(f"[socialgraph] {label}", file=sys.stderr)
-            progress(futures)
-            print(file=sys.stderr)
-        index = {f.key: i for i, f in enumerate(futures)}
-        results = [None] * len(futures)
-        for fut, value in as_completed(futures, with_results=True):
-            results[index[fut.key]] = value
-            fut.release()
+        results = collect(futures, label if show_progress else None)
         del futures
         client.run(_trim_memory)  # the heap kept for speed goes back to the OS between stages
         out, pos = [], 0
@@ -264,14 +284,9 @@ def make_task_map(client: Client, stage_dir: str, show_progress: bool | None = N
             meanwhile()
         for i, path in here:
             results[i] = _run_from_file(path, fn)
-        if show_progress and futures:
-            print(f"[socialgraph] {label}", file=sys.stderr)
-            progress(list(futures.values()))
-            print(file=sys.stderr)
-        index = {f.key: i for i, f in futures.items()}
-        for fut, value in as_completed(list(futures.values()), with_results=True):
-            results[index[fut.key]] = value
-            fut.release()
+        fetched = collect(list(futures.values()), (label or "tasks") if show_progress else None)
+        for i, value in zip(futures, fetched):
+            results[i] = value
         return results
 
     return map_tasks

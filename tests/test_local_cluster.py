@@ -12,6 +12,7 @@ import signal
 import time
 
 import dask
+import pytest
 
 from pipelines.cluster import dask_client
 from socialgraph.config import ClusterConfig
@@ -54,3 +55,42 @@ def test_a_second_cluster_in_the_same_process_gets_its_own_allocator_settings():
         with dask_client(None, ClusterConfig(n_workers=1, memory_limit=str(limit))) as client:
             ((_, (_, trim, _)),) = client.run(_settings).items()
         assert trim == str(min(64 << 20, limit // 32))
+
+
+
+_QUICK_DONE = []  # the in-process workers share this module
+
+
+def _held_until_fetched(i):
+    """Task 0 watches its worker's memory: True once task 1 has run and its result is gone."""
+    from distributed import get_worker
+
+    if i == 1:
+        _QUICK_DONE.append(time.time())
+        return "quick"
+    data, deadline = get_worker().data, time.time() + 30
+    while time.time() < deadline:
+        held = any(str(k).startswith("_held_until_fetched-") and str(k).endswith("-1") for k in list(data))
+        if _QUICK_DONE and not held:
+            return True  # fetched and released while this task still runs
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.parametrize("show_progress", [False, True])
+def test_each_result_leaves_the_workers_as_soon_as_it_is_ready(tmp_path, capsys, show_progress):
+    """With or without the progress bar, a finished task's result is fetched and released while
+    the others still run (distributed's own bar waited for every task first: task 1's result
+    stayed on the worker until task 0 gave up)."""
+    from distributed import Client, LocalCluster
+
+    from pipelines.cluster import make_task_map
+
+    _QUICK_DONE.clear()
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        map_tasks = make_task_map(client, str(tmp_path), show_progress=show_progress, label="watch")
+        results = map_tasks(_held_until_fetched, [(0,), (1,)], [2.0, 1.0])
+    assert results == [True, "quick"]  # in task order, whatever order they finished in
+    err = capsys.readouterr().err
+    assert ("watch" in err and "2/2" in err) == show_progress
