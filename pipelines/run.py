@@ -501,6 +501,9 @@ def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous:
         churned_before = previous_churn(previous["circles"], lineage)
         circle_info["lineage"] = lineage["event"].value_counts().to_dict()
     scored, changes = scores_and_changes()
+    # a watched run otherwise sees nothing between the Leiden bar and the stage's end (~25 s of
+    # the test at 100M CDR rows)
+    log.info("circles found; testing them for contagion ...")
     diagnostics: dict = {}
     circles, members = circle_contagion(
         members, subscribers, as_of_day, cfg.contagion,
