@@ -57,21 +57,23 @@ def test_a_second_cluster_in_the_same_process_gets_its_own_allocator_settings():
         assert trim == str(min(64 << 20, limit // 32))
 
 
-
 _QUICK_DONE = []  # the in-process workers share this module
 
 
 def _held_until_fetched(i):
-    """Task 0 watches its worker's memory: True once task 1 has run and its result is gone."""
+    """Task 0 watches its worker: True once task 1 has run and the worker has forgotten it.
+
+    The worker's task table holds task 1 from its start (executing) until the client releases
+    its result, so its absence after task 1 ran means the result was fetched and released."""
     from distributed import get_worker
 
     if i == 1:
         _QUICK_DONE.append(time.time())
         return "quick"
-    data, deadline = get_worker().data, time.time() + 30
+    state, deadline = get_worker().state, time.time() + 30
     while time.time() < deadline:
-        held = any(str(k).startswith("_held_until_fetched-") and str(k).endswith("-1") for k in list(data))
-        if _QUICK_DONE and not held:
+        known = any(str(k).startswith("_held_until_fetched-") and str(k).endswith("-1") for k in list(state.tasks))
+        if _QUICK_DONE and not known:
             return True  # fetched and released while this task still runs
         time.sleep(0.01)
     return False
