@@ -109,12 +109,22 @@ class PieceReader:
         for c in want:  # an optional column absent from this file: all null
             if c not in t.column_names:
                 t = t.append_column(c, pa.nulls(t.num_rows))
-        return t.select(list(want)).to_pandas(types_mapper=pd.ArrowDtype)
+        return _decoded(t.select(list(want))).to_pandas(types_mapper=pd.ArrowDtype)
 
     def _unreadable(self, piece: Piece, reason: str) -> pd.DataFrame:
         info = {"file": piece.file, "reason": reason[:300], "rows": piece.rows if piece.error is None else None,
                 "skip": self.skip_bad_files}
         return pd.DataFrame({UNREADABLE: [json.dumps(info)]})
+
+
+def _decoded(t: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns as plain ones. A pandas ``category`` column written to
+    Parquet reads back dictionary-encoded (so do files written with a dictionary schema); the
+    job sorts, hashes and compares the values, which Arrow does not do on dictionaries."""
+    for i, field in enumerate(t.schema):
+        if pa.types.is_dictionary(field.type):
+            t = t.set_column(i, field.name, t.column(i).cast(field.type.value_type))
+    return t
 
 
 def _read(source, row_groups: tuple[int, ...] | None, columns: list[str]) -> pa.Table:
