@@ -36,7 +36,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from . import catalog
-from .io import FILE_MODE, ensure_dir, list_parquet_files, remove_leftovers, replace_dir
+from .io import FILE_MODE, ensure_dir, parquet_file_infos, remove_leftovers, replace_dir
 
 CHECKPOINTS = ".checkpoints"
 _FINGERPRINT = "fingerprint"
@@ -79,10 +79,10 @@ def file_fingerprint(path: str | None, parquet: bool = True) -> object:
         return None
     if not parquet:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    fs, files = list_parquet_files(path)
+    fs, infos = parquet_file_infos(path)  # the listing's facts: no request per file
     out = []
-    for f in files:
-        info = fs.info(f)
+    for f in sorted(infos):
+        info = infos[f]
         changed = next((info[k] for k in ("mtime", "LastModified", "updated", "ETag", "etag") if k in info), None)
         name = info.get("name", f)
         if "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
