@@ -192,26 +192,49 @@ def read_subscribers(path: str) -> pa.Table:
 
 
 def read_operators(path: str | None) -> dict:
-    """The operator prefix file (YAML); ``{}`` when not given."""
+    """The operator prefix file (YAML); ``{}`` when not given.
+
+    Every value is read as written (YAML's base schema): an unquoted prefix ``0130`` stays
+    ``"0130"``, where YAML's usual rules would make it the octal number 88, and ``130`` is
+    ``"130"``.
+    """
     if path is None:
         return {"home_operator": "home", "home_prefixes": [], "operators": {}}
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: operators file not found")
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    except yaml.YAMLError as e:
+        raise InputError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not a UTF-8 text file") from None
     known = {"home_operator", "home_prefixes", "operators"}
+    if data in (None, ""):
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{p}: expected a mapping with the keys {', '.join(sorted(known))}")
     for k in data:
         if k not in known:
             raise InputError(f"{p}: unknown key {k!r}; known keys: {', '.join(sorted(known))}")
-    ops = {str(k): str(v) for k, v in (data.get("operators") or {}).items()}
-    for prefix in ops:
-        if not prefix.isdigit():
+    ops = data.get("operators") or {}
+    if not isinstance(ops, dict):
+        raise InputError(f"{p}: operators must map prefixes to operator names, e.g. {{'130': CompA}}")
+    home = data.get("home_prefixes") or []
+    if isinstance(home, str):
+        home = [home]
+    if not isinstance(home, list):
+        raise InputError(f"{p}: home_prefixes must be a list of prefixes, e.g. ['138']")
+    for prefix in [*ops, *home]:
+        if not (isinstance(prefix, str) and prefix.isdigit()):
             raise InputError(f"{p}: operator prefix {prefix!r} must be digits")
-    return {
-        "home_operator": str(data.get("home_operator", "home")),
-        "home_prefixes": [str(x) for x in data.get("home_prefixes") or []],
-        "operators": ops,
-    }
+    for name in ops.values():
+        if not (isinstance(name, str) and name.strip()):
+            raise InputError(f"{p}: every prefix needs an operator name, got {name!r}")
+    home_operator = data.get("home_operator") or "home"
+    if not isinstance(home_operator, str):
+        raise InputError(f"{p}: home_operator must be a name, got {home_operator!r}")
+    return {"home_operator": home_operator, "home_prefixes": list(home), "operators": dict(ops)}
 
 
 def input_description(path: str) -> dict:

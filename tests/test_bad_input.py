@@ -396,6 +396,34 @@ def test_config_typo_or_wrong_type_names_the_key(text, key, scheduler, world):
     assert key in line
 
 
+
+@pytest.mark.parametrize("text,says", [
+    ("operators: [1,2\n", "not valid YAML"),
+    ("- '130'\n- '189'\n", "expected a mapping"),
+    ("operators: ['130', '189']\n", "operators must map prefixes"),
+    ("operators: {'13O': CompA}\n", "'13O' must be digits"),
+    ("home_prefixes: ['138', '+86']\n", "'+86' must be digits"),
+    ("operators: {'130': }\n", "needs an operator name"),
+    ("operatorz: {'130': CompA}\n", "unknown key 'operatorz'"),
+])
+def test_a_bad_operators_file_is_one_line_naming_it(text, says, scheduler, world):
+    f = world.root / f"ops-{abs(hash(text))}.yaml"
+    f.write_text(text)
+    line = _error_line(_run(scheduler, world, world.root / "good", world.root / "out-ops", "--operators", f))
+    assert str(f) in line and says in line
+
+
+def test_operator_prefixes_are_read_as_written(tmp_path):
+    """YAML would read an unquoted ``0130`` as the octal number 88 and ``130`` as a number: the
+    prefixes must stay the digits the file shows."""
+    from pipelines.io import read_operators
+
+    f = tmp_path / "ops.yaml"
+    f.write_text("home_operator: HomeTel\nhome_prefixes: [0138, 139]\noperators: {0130: CompA, 189: CompB}\n")
+    ops = read_operators(str(f))
+    assert ops == {"home_operator": "HomeTel", "home_prefixes": ["0138", "139"],
+                   "operators": {"0130": "CompA", "189": "CompB"}}
+
 # --------------------------------------------------------------------------- garbage bytes
 
 
