@@ -437,10 +437,39 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     return _split(aggregate_events(clean, window, cfg.ties), boundaries), counts, None
 
 
-def _time_range(t: pa.Table) -> tuple[int, int] | None:
-    """First and last ``start_time`` of a partition (UTC seconds), whatever the window."""
-    mm = pc.min_max(t.column("start_time").cast(pa.int64())).as_py()
-    return None if mm["min"] is None else (mm["min"] // 1_000_000, mm["max"] // 1_000_000)
+def _time_range(t: pa.Table) -> tuple[int, int, np.ndarray, np.ndarray] | None:
+    """First and last ``start_time`` of a partition (UTC seconds), whatever the window, and
+    its rows per UTC day (the days that have rows, and their counts)."""
+    us = pc.drop_null(t.column("start_time").cast(pa.int64())).to_numpy()
+    if us.size == 0:
+        return None
+    lo, hi = int(us.min()), int(us.max())
+    day = us // 86_400_000_000
+    first = int(day.min())
+    if int(day.max()) - first < 1_000_000:  # a bincount over the span (a clock error in year 9999: unique)
+        per_day = np.bincount(day - first)
+        days = np.flatnonzero(per_day)
+        per_day_days, per_day_rows = days + first, per_day[days]
+    else:
+        per_day_days, per_day_rows = np.unique(day, return_counts=True)
+    return lo // 1_000_000, hi // 1_000_000, per_day_days.astype(np.int64), per_day_rows.astype(np.int64)
+
+
+#: the share of the rows, the earliest and the latest as many left out, whose days a refused
+#: run names as where "the data" lies: a few rows with a broken clock (1970, 2099) would
+#: otherwise stretch it over a century
+CORE_SHARE = 0.998
+
+
+def _core_days(days: np.ndarray, rows: np.ndarray, share: float = CORE_SHARE) -> tuple[int, int]:
+    """First and last day of the middle ``share`` of the rows (days: day numbers, any order)."""
+    day, inv = np.unique(days, return_inverse=True)
+    per_day = np.bincount(inv.reshape(-1), weights=rows).astype(np.int64)
+    cum = np.cumsum(per_day)
+    cut = (1.0 - share) / 2.0 * cum[-1]
+    first = int(np.searchsorted(cum, cut, side="right"))
+    last = int(np.searchsorted(cum, cum[-1] - cut, side="left"))
+    return int(day[min(first, day.size - 1)]), int(day[max(min(last, day.size - 1), 0)])
 
 
 def _iso(seconds: int) -> str:
@@ -474,13 +503,17 @@ def sum_counts(counts: list[dict]) -> dict:
     total = {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}}
     bad: list[dict] = []
     ranges = []
+    days, rows = [], []
     for c in counts:
         for k, v in c.items():
             if k == "unreadable":
                 bad += v
             elif k == "time_range":
                 if v is not None:
-                    ranges.append(v)
+                    ranges.append(v[:2])
+                    if len(v) > 2:
+                        days.append(v[2])
+                        rows.append(v[3])
             else:
                 total[k] += v
     fatal = [b for b in bad if not b["skip"]]
@@ -497,6 +530,10 @@ def sum_counts(counts: list[dict]) -> dict:
         if ranges else None,
         "balanced": total["rows_in"] == total["used"] + quarantined,
     }
+    if days:  # where most rows are: the middle CORE_SHARE of them, by day
+        first_day, last_day = _core_days(np.concatenate(days), np.concatenate(rows))
+        quality["time_range"]["core"] = {"first": _iso(first_day * 86400)[:10], "last": _iso(last_day * 86400)[:10],
+                                         "share": CORE_SHARE}
     if quality["skipped_files"]:
         quality["rows_in_note"] = "rows_in counts the rows of readable files only; skipped_files are in no count"
         first = quality["skipped_files"][0]
@@ -530,10 +567,16 @@ def check_usable_rows(quality: dict, window: Window, path: str) -> None:
     tr = quality.get("time_range")
     if outside and tr:
         first, last = dt.date.fromisoformat(tr["first"][:10]), dt.date.fromisoformat(tr["last"][:10])
+        covers = f"{first}..{last}"
+        core = tr.get("core")
+        if core and (core["first"], core["last"]) != (str(first), str(last)):
+            # a few rows with a broken clock must not stretch the advice over a century
+            covers = f"{core['first']}..{core['last']} ({core['share']:.1%} of its rows; all: {first}..{last})"
+            first, last = dt.date.fromisoformat(core["first"]), dt.date.fromisoformat(core["last"])
         lo, hi = first + dt.timedelta(days=1), last + dt.timedelta(days=window.lookback_days)
         raise InputError(
             f"{path}: no CDR rows fall in the window [{window.start_date}, {window.as_of}) ({outside:,} of {n:,} rows "
-            f"are outside it); the data covers {first}..{last}: give an --as-of from {lo} to {hi} "
+            f"are outside it); the data covers {covers}: give an --as-of from {lo} to {hi} "
             "(or none: the day after the last CDR)")
     top = ", ".join(f"{r} {c:,}" for r, c in sorted(by_reason.items(), key=lambda rc: -rc[1])[:3] if c)
     raise InputError(f"{path}: no usable CDR rows: all {n:,} rows are quarantined ({top}); "

@@ -373,6 +373,24 @@ def test_as_of_whose_window_misses_the_data_is_refused(as_of, scheduler, world):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_a_few_broken_clocks_do_not_stretch_the_advice_of_a_refused_run(scheduler, world):
+    """Rows stamped 1970 and 2099 make the data "cover" a century; the refusal names the days
+    that hold nearly all rows, and the --as-of range that follows from them."""
+    broken = pa.Table.from_pylist([
+        {"caller": "13800000001", "callee": "13900000002", "start_time": when, "duration_s": 60,
+         "event_type": "voice", "cdr_id": f"clock-{i}", "caller_imei": None}
+        for i, when in enumerate([dt.datetime(1970, 1, 1, 0, 3), dt.datetime(2099, 12, 29, 22)])], schema=CDR_SCHEMA)
+    many = pa.concat_tables([world.table] * 5)  # 1,500 rows: the 2 broken ones are under 0.1 % each side
+    d = world.root / "cdr-clocks"
+    write_partition_files(many, d, 3)
+    pq.write_table(broken, d / "part-broken.parquet")
+    line = _error_line(_run(scheduler, world, d, world.root / "out-clocks", "--as-of", "2040-01-01"))
+    ts = [t for t in world.table.column("start_time").to_pylist() if t is not None]
+    first, last = min(ts).date(), max(ts).date()
+    assert f"the data covers {first}..{last} (99.8% of its rows; all: 1970-01-01..2099-12-29)" in line
+    assert f"give an --as-of from {first + dt.timedelta(days=1)} to {last + dt.timedelta(days=180)}" in line
+
+
 def test_as_of_after_the_data_with_a_window_that_still_covers_it(scheduler, world):
     as_of = AS_OF + dt.timedelta(days=10)
     out = world.root / "out-asof-late"
