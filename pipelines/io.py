@@ -188,7 +188,10 @@ def read_subscribers(path: str) -> pa.Table:
         except ValueError as e:
             raise InputError(str(e)) from None
         tables.append(t.select(cols))
-    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    if table.num_rows == 0:  # no on-net number: nothing to score, no circle to offer anything to
+        raise InputError(f"{path}: the subscriber table has no rows; it must list the operator's own numbers")
+    return table
 
 
 def read_operators(path: str | None) -> dict:

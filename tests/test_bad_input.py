@@ -279,6 +279,16 @@ def test_subscribers_missing_required_column(scheduler, world):
     assert "'activation_date'" in line and str(p) in line
 
 
+def test_subscribers_without_rows_are_refused_before_the_graph_is_built(scheduler, world):
+    p = _subs_file(world, "subs-empty.parquet", pa.table({
+        "msisdn": pa.array([], pa.string()), "activation_date": pa.array([], pa.date32())}))
+    out = world.root / "out-s0"
+    line = _error_line(_run(scheduler, world, world.root / "good", out, subscribers=p))
+    assert str(p) in line and "has no rows" in line
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["name"] for s in manifest.get("stages", [])] in ([], ["inputs"])  # no graph stage ran
+
+
 def test_duplicate_msisdn_is_refused_with_a_masked_number(scheduler, world):
     p = _subs_file(world, "subs-dup.parquet", pa.table({
         "msisdn": ["13800000001", "13900000002", "+8613800000001"],
