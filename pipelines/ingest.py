@@ -372,6 +372,10 @@ def _write_quarantine(t: pa.Table, reason: np.ndarray, qdir: str | None, name: s
     os.chmod(target, FILE_MODE)
 
 
+def _event_types(cfg: JobConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return cfg.ingest.voice_types, cfg.ingest.sms_types
+
+
 def _split(part: PairPartial, boundaries: np.ndarray | None):
     return part if boundaries is None else split_partial(part, boundaries)
 
@@ -398,7 +402,7 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
         if hold.any():
             held = t.filter(pa.array(hold))
             t = t.filter(pa.array(~hold))
-    clean = clean_events(t, window, cfg.numbers)
+    clean = clean_events(t, window, cfg.numbers, event_types=_event_types(cfg))
     _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}", secret)
     counts = clean.counts()
     counts["rows_in"] = t.num_rows  # the held rows are counted where they are resolved
@@ -419,7 +423,7 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     t = pa.concat_tables(tables, promote_options="permissive")
     key = pc.cast(t.column("cdr_id"), pa.string())
     order_cols = [c for c in ("start_time", "caller", "callee", "duration_s", "event_type") if c in t.column_names]
-    bad = clean_events(t, window, cfg.numbers).reason != 0
+    bad = clean_events(t, window, cfg.numbers, event_types=_event_types(cfg)).reason != 0
     sort_t = pa.table({"__id": key, "__bad": bad, **{c: t.column(c) for c in order_cols},
                        "__row": np.arange(t.num_rows)})
     sort_t = sort_t.sort_by([("__id", "ascending"), ("__bad", "ascending")]
@@ -430,7 +434,7 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     first[1:] = ids[1:] != ids[:-1]
     duplicate = np.zeros(t.num_rows, bool)
     duplicate[rows[~first]] = True
-    clean = clean_events(t, window, cfg.numbers, duplicate=duplicate)
+    clean = clean_events(t, window, cfg.numbers, duplicate=duplicate, event_types=_event_types(cfg))
     _write_quarantine(t, clean.reason, qdir, "part-duplicates", secret)
     counts = clean.counts()
     counts["rows_in"] = t.num_rows
@@ -578,6 +582,9 @@ def check_usable_rows(quality: dict, window: Window, path: str) -> None:
             f"{path}: no CDR rows fall in the window [{window.start_date}, {window.as_of}) ({outside:,} of {n:,} rows "
             f"are outside it); the data covers {covers}: give an --as-of from {lo} to {hi} "
             "(or none: the day after the last CDR)")
-    top = ", ".join(f"{r} {c:,}" for r, c in sorted(by_reason.items(), key=lambda rc: -rc[1])[:3] if c)
-    raise InputError(f"{path}: no usable CDR rows: all {n:,} rows are quarantined ({top}); "
-                     "check the input's columns and the job config's numbers and columns sections")
+    ranked = sorted(by_reason.items(), key=lambda rc: -rc[1])
+    top = ", ".join(f"{r} {c:,}" for r, c in ranked[:3] if c)
+    hint = ("set the job config's ingest.voice_types and ingest.sms_types to the export's event_type values "
+            "(e.g. voice_types: [moc])" if ranked[0][0] == "unknown_event_type" else
+            "check the input's columns and the job config's numbers and columns sections")
+    raise InputError(f"{path}: no usable CDR rows: all {n:,} rows are quarantined ({top}); {hint}")

@@ -187,10 +187,24 @@ class IngestConfig:
     quarantine: bool = True
     blocksize: str | None = "auto"
     combine_partitions: int = 0  # 0 = eight per worker thread
+    #: ``event_type`` values read as a voice call and as an SMS (any case, surrounding spaces
+    #: ignored); every other value is skipped and counted (``unknown_event_type``). Switch
+    #: exports name records by type, e.g. ``voice_types: [moc]``, ``sms_types: [sms_mo, smsmo]``.
+    voice_types: tuple[str, ...] = ("voice",)
+    sms_types: tuple[str, ...] = ("sms",)
 
     def __post_init__(self):
         if not isinstance(self.quarantine, bool):
             raise ValueError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
+        for name in ("voice_types", "sms_types"):
+            for v in getattr(self, name):
+                if not isinstance(v, str) or not v.strip():
+                    raise ValueError(f"ingest.{name} must be a list of event_type values, got {v!r}")
+        both = {v.strip().lower() for v in self.voice_types} & {v.strip().lower() for v in self.sms_types}
+        if both:
+            raise ValueError(f"ingest: {sorted(both)} is in both voice_types and sms_types")
+        if not self.voice_types and not self.sms_types:
+            raise ValueError("ingest: voice_types and sms_types are both empty: no CDR row could be used")
         if self.blocksize not in (None, "auto") and not _BYTES.fullmatch(str(self.blocksize).strip()):
             raise ValueError(f"ingest.blocksize must be a size like 64MiB, auto or null, got {self.blocksize!r}")
         _check_range("ingest", "combine_partitions", self.combine_partitions, 0, 4096)

@@ -155,14 +155,20 @@ def _timestamps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return secs, valid
 
 
-def _event_types(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _event_types(col: pa.ChunkedArray | None, n: int, voice: tuple[str, ...] = ("voice",),
+                 sms: tuple[str, ...] = ("sms",)) -> tuple[np.ndarray, np.ndarray]:
+    """(known, is_sms) per row: the value, trimmed and in lower case, is one of ``voice`` / ``sms``."""
     if col is None:
         raise TypeError("event_type column is missing")
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     norm = pc.utf8_lower(pc.utf8_trim_whitespace(col))
-    is_voice = pc.fill_null(pc.equal(norm, "voice"), False).to_numpy(zero_copy_only=False)
-    is_sms = pc.fill_null(pc.equal(norm, "sms"), False).to_numpy(zero_copy_only=False)
+
+    def among(values):
+        values = pa.array(sorted({v.strip().lower() for v in values}), norm.type)
+        return pc.fill_null(pc.is_in(norm, value_set=values), False).to_numpy(zero_copy_only=False)
+
+    is_voice, is_sms = among(voice), among(sms)
     return is_voice | is_sms, is_sms
 
 
@@ -180,7 +186,8 @@ def _durations(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def clean_events(table: pa.Table, window: Window, numbers: NumberConfig = NumberConfig(),
-                 duplicate: np.ndarray | None = None) -> CleanEvents:
+                 duplicate: np.ndarray | None = None,
+                 event_types: tuple[tuple[str, ...], tuple[str, ...]] = (("voice",), ("sms",))) -> CleanEvents:
     """Validate and normalise one batch of CDR rows (contract column names).
 
     Parameters
@@ -189,6 +196,8 @@ def clean_events(table: pa.Table, window: Window, numbers: NumberConfig = Number
     window : Window of the analysis
     numbers : NumberConfig for normalisation
     duplicate : optional bool array, True for rows that are a repeat of a ``cdr_id`` kept elsewhere
+    event_types : the ``event_type`` values of a voice call and of an SMS (any case; the job's
+        ``ingest.voice_types`` / ``ingest.sms_types``)
 
     Examples
     --------
@@ -210,7 +219,7 @@ def clean_events(table: pa.Table, window: Window, numbers: NumberConfig = Number
     reason = np.where((r_caller == 0) | ((r_callee != 0) & (r_callee < r_caller)), r_callee, r_caller)
 
     ts, ts_valid = _timestamps(table.column("start_time"))
-    known, is_sms = _event_types(_column(table, "event_type"), n)
+    known, is_sms = _event_types(_column(table, "event_type"), n, *event_types)
     dur, dur_valid = _durations(table.column("duration_s"))
     in_window = (ts >= window.start_utc) & (ts < window.end_utc)
 

@@ -401,6 +401,20 @@ def test_a_few_broken_clocks_do_not_stretch_the_advice_of_a_refused_run(schedule
     assert f"give an --as-of from {first + dt.timedelta(days=1)} to {last + dt.timedelta(days=180)}" in line
 
 
+def test_an_export_with_its_own_event_types_is_told_which_keys_to_set(scheduler, world):
+    t = world.table
+    coded = t.set_column(t.schema.get_field_index("event_type"), "event_type", pa.array(["MOC"] * t.num_rows))
+    d = world.root / "cdr-moc"
+    write_partition_files(coded, d, 2)
+    line = _error_line(_run(scheduler, world, d, world.root / "out-moc"))
+    assert "unknown_event_type" in line and "ingest.voice_types" in line and "ingest.sms_types" in line
+    cfg = world.root / "cfg-moc.yaml"
+    cfg.write_text(JOB_YAML + "ingest:\n  voice_types: [moc]\n")
+    out = world.root / "out-moc-mapped"
+    quality, _ = _ok(_run(scheduler, world, d, out, config=cfg), out)
+    assert quality["rows_used"] > 0
+
+
 def test_as_of_after_the_data_with_a_window_that_still_covers_it(scheduler, world):
     as_of = AS_OF + dt.timedelta(days=10)
     out = world.root / "out-asof-late"

@@ -458,3 +458,43 @@ def test_dictionary_encoded_columns_read_as_their_values(random_cdr, write_parti
     key = ["a", "b"]
     assert coded.to_pandas().sort_values(key, ignore_index=True).equals(plain.to_pandas().sort_values(key, ignore_index=True))
 
+
+
+def test_the_exports_own_event_type_values(random_cdr, write_partitions, run_graph_stage, tmp_path):
+    """A switch export names records MOC / SMS_MO: with ``ingest.voice_types`` and
+    ``sms_types`` set to them, the same ties and counts as the contract's voice / sms; without,
+    every such row is an unknown event type."""
+    from dataclasses import replace
+
+    import pyarrow.compute as pc
+
+    table = random_cdr(seed=12, n_rows=400, n_numbers=30)
+    write_partitions(table, tmp_path / "plain", 2)
+    norm = pc.utf8_lower(pc.utf8_trim_whitespace(table.column("event_type")))
+    coded = pc.if_else(pc.equal(norm, "voice"), "MOC", pc.if_else(pc.equal(norm, "sms"), " sms_mo", table.column("event_type")))
+    switch = table.set_column(table.schema.get_field_index("event_type"), "event_type", coded)
+    write_partitions(switch, tmp_path / "switch", 2)
+    base = JobConfig(numbers=number_config())
+    mapped = replace(base, ingest=replace(base.ingest, voice_types=("moc",), sms_types=("SMS_MO", "smsmo")))
+    plain, q_plain, _ = run_graph_stage(tmp_path / "plain", base)
+    ours, q_ours, _ = run_graph_stage(tmp_path / "switch", mapped)
+    assert q_ours["quarantined_by_reason"] == q_plain["quarantined_by_reason"]
+    assert q_ours["rows_used"] == q_plain["rows_used"] > 0
+    key = ["a", "b"]
+    assert ours.to_pandas().sort_values(key, ignore_index=True).equals(plain.to_pandas().sort_values(key, ignore_index=True))
+    assert int(pc.sum(ours.column("sms")).as_py()) > 0
+    _, q_unmapped, _ = run_graph_stage(tmp_path / "switch", base)
+    assert q_unmapped["rows_used"] == 0
+    assert q_unmapped["quarantined_by_reason"]["unknown_event_type"] > q_plain["quarantined_by_reason"]["unknown_event_type"]
+
+
+@pytest.mark.parametrize("section, says", [
+    ({"voice_types": ["voice", "sms"]}, "in both voice_types and sms_types"),
+    ({"voice_types": [], "sms_types": []}, "both empty"),
+    ({"sms_types": [""]}, "ingest.sms_types must be a list of event_type values"),
+])
+def test_event_type_settings_are_checked(section, says):
+    from pipelines.config_file import ConfigError
+
+    with pytest.raises(ConfigError, match=says):
+        config_from_mapping({"ingest": section})
