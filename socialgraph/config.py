@@ -190,6 +190,8 @@ class IngestConfig:
     #: ``event_type`` values read as a voice call and as an SMS (any case, surrounding spaces
     #: ignored); every other value is skipped and counted (``unknown_event_type``). Switch
     #: exports name records by type, e.g. ``voice_types: [moc]``, ``sms_types: [sms_mo, smsmo]``.
+    #: List the originating types only: a terminating record (MTC, SMS_MT) is the same event
+    #: seen from the receiving end, and counting both would double every on-net tie.
     voice_types: tuple[str, ...] = ("voice",)
     sms_types: tuple[str, ...] = ("sms",)
 
