@@ -114,7 +114,10 @@ def stage_fingerprints(*, cfg, cdr: str, subscribers: str, operators: str | None
                   "ingest": {k: v for k, v in _section(cfg.ingest).items() if k != "blocksize"},
                   "block_days": cfg.scoring.block_days, "key": key_check},
         "call_graph": {"subscribers": file_fingerprint(subscribers),
-                       "operators": file_fingerprint(operators, parquet=False)},
+                       "operators": file_fingerprint(operators, parquet=False),
+                       # who may be contacted is read with the subscribers (a resumed run must
+                       # never list someone a changed setting keeps off)
+                       "contact_unknown_dnd": cfg.privacy.contact_unknown_dnd},
         "scores": {"scoring": _section(cfg.scoring)},
         "number_changes": {"number_changes": _section(cfg.number_changes)},
         "circles": {"circles": _section(cfg.circles), "contagion": _section(cfg.contagion),

@@ -615,14 +615,19 @@ class PrivacyConfig:
     """With ``pseudonymise``, every output except the marketer's contact list (``targets.csv``
     / ``.xlsx``) carries keyed pseudonyms (HMAC-SHA256) instead of phone numbers and IMEIs. The
     key is read from the environment variable named ``key_env`` and never written anywhere;
-    the same key gives the same pseudonyms every month, so outputs still join across runs."""
+    the same key gives the same pseudonyms every month, so outputs still join across runs.
+    A subscriber whose ``dnd`` value is missing is kept off the contact lists unless
+    ``contact_unknown_dnd`` (a lost opt-out flag must not put someone who said no on a list)."""
 
     pseudonymise: bool = False
     key_env: str = "SOCIALGRAPH_PSEUDONYM_KEY"
+    contact_unknown_dnd: bool = False
 
     def __post_init__(self):
         if not isinstance(self.pseudonymise, bool):
             raise ValueError(f"privacy.pseudonymise must be true or false, got {self.pseudonymise!r}")
+        if not isinstance(self.contact_unknown_dnd, bool):
+            raise ValueError(f"privacy.contact_unknown_dnd must be true or false, got {self.contact_unknown_dnd!r}")
         if not isinstance(self.key_env, str) or not self.key_env:
             raise ValueError("privacy.key_env must name an environment variable")
 

@@ -65,13 +65,19 @@ class Subscribers:
         return pd.notna(self.family_id) | pd.notna(self.vnet_id)
 
 
-def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig()) -> Subscribers:
+def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig(),
+                           unknown_dnd: bool = True) -> Subscribers:
     """Normalise a subscriber table (contract columns; optional ones may be missing).
 
     Raises ``ValueError`` naming the problem for a bad or repeated msisdn. Doubtful dates are
     kept as given and counted in ``issues``: a churn date before the activation date (which
     of the two is wrong cannot be told; such a number is never active) and a missing
     activation date (never active either).
+
+    A ``dnd`` column with a missing value says nothing about consent: such a subscriber
+    counts as opted out (``unknown_dnd``, the default; a lost flag must not put someone who
+    said no on a contact list), and ``issues["null_dnd"]`` counts them. Without a ``dnd``
+    column nobody has opted out.
 
     >>> t = pa.table({"msisdn": ["13800000001", "13800000002"],
     ...               "activation_date": pa.array([dt.date(2025, 1, 1)] * 2)})
@@ -99,7 +105,8 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
     activation = _days(table.column("activation_date"))
     churn = _days(table.column("churn_date")) if "churn_date" in names else np.full(n, NEVER, np.int64)
     issues = {"null_activation_date": int((activation == NEVER).sum()),
-              "churn_before_activation": int((churn < activation).sum())}
+              "churn_before_activation": int((churn < activation).sum()),
+              "null_dnd": int(table.column("dnd").null_count) if "dnd" in names else 0}
     frame = pd.DataFrame({
         "key": keys,
         "activation_day": activation,
@@ -107,7 +114,7 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
         "arpu": col("arpu", 0.0, np.float64),
         "balance": col("balance", 0.0, np.float64),
         "vas_count": col("vas_count", 0, np.int64),
-        "dnd": col("dnd", 0, np.int64).astype(bool),
+        "dnd": (col("dnd", int(unknown_dnd), np.int64) if "dnd" in names else np.zeros(n, np.int64)).astype(bool),
         # object Series keep None (pandas would make str + NaN from a plain array)
         **{c: pd.Series(col(c, None, object), dtype=object, copy=False)
            for c in ("family_id", "vnet_id", "plan", "imei")},
@@ -144,7 +151,7 @@ def subscriber_quality(subs: Subscribers, as_of_day: int, today_day: int) -> dic
     ``activation_after_as_of`` are numbers that join after the analysis date (normal when a
     run looks back: they are not scored); ``activation_in_future`` join after ``today_day``,
     which no real number does (a date error; they are never active); ``churn_before_activation``
-    and ``null_activation_date`` as in :func:`subscribers_from_arrow`.
+    , ``null_activation_date`` and ``null_dnd`` as in :func:`subscribers_from_arrow`.
 
     >>> t = pa.table({"msisdn": ["13800000001", "13800000002", "13800000003"],
     ...               "activation_date": pa.array([dt.date(2025, 1, 1), dt.date(2099, 1, 1), dt.date(2025, 6, 1)]),
@@ -161,6 +168,7 @@ def subscriber_quality(subs: Subscribers, as_of_day: int, today_day: int) -> dic
         "activation_in_future": int((known & (subs.activation_day > today_day)).sum()),
         "null_activation_date": int(subs.issues.get("null_activation_date", 0)),
         "churn_before_activation": int(subs.issues.get("churn_before_activation", 0)),
+        "null_dnd": int(subs.issues.get("null_dnd", 0)),
     }
 
 

@@ -124,3 +124,51 @@ def test_no_dnd_subscriber_on_the_contact_list_of_a_real_run(tmp_path):
     assert len(lines) > 10
     listed = {tail(v) for line in lines[1:] for v in re.findall(r"\+?\d{8,}", line)}
     assert not dnd & listed, "a dnd subscriber is on the contact list"
+
+
+def test_a_subscriber_whose_dnd_flag_is_missing_is_not_listed_unless_asked(tmp_path):
+    """A null ``dnd`` is no consent: numbers a run lists drop off the list once their flag is
+    missing, the run says how many, and ``privacy.contact_unknown_dnd`` brings back exactly the
+    list of before."""
+    import json
+    import shutil
+
+    import pyarrow.compute as pc
+
+    root = tmp_path / "world"
+    write_synthetic(root, SynthConfig(n_subscribers=2500, weeks=8, seed=21))
+    (root / "job.yaml").write_text((root / "job.yaml").read_text(encoding="utf-8") + "\ncontagion:\n  fdr: 0.5\n",
+                                   encoding="utf-8")
+
+    def tail(v: str) -> str:
+        return re.sub(r"\D", "", v)[-NATIONAL_LENGTH:]
+
+    def listed(out: Path) -> list[str]:
+        lines = (out / "targets.csv").read_text(encoding="utf-8").splitlines()
+        return [tail(re.findall(r"\+?\d{8,}", line)[0]) for line in lines[1:]]
+
+    before = tmp_path / "before"
+    assert _run(root, before).returncode == 0
+    first = listed(before)
+    subs = pq.read_table(root / "subscribers.parquet")
+    tails = [tail(m) for m in subs.column("msisdn").to_pylist()]
+    lost = set(first[:12])
+    assert len(lost) >= 8
+    flags = pc.if_else(pa.array([t in lost for t in tails]), pa.scalar(None, pa.bool_()), subs.column("dnd"))
+    world = tmp_path / "lost-flags"
+    shutil.copytree(root, world, ignore=shutil.ignore_patterns("cdr"))
+    (world / "cdr").symlink_to(root / "cdr")
+    pq.write_table(subs.set_column(subs.schema.get_field_index("dnd"), "dnd", flags), world / "subscribers.parquet")
+
+    kept_off = tmp_path / "kept-off"
+    proc = _run(world, kept_off)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(lost)} subscriber(s) have no dnd value" in proc.stderr
+    assert json.loads((kept_off / "quality.json").read_text())["subscribers"]["null_dnd"] == len(lost)
+    assert not lost & set(listed(kept_off)) and listed(kept_off)
+
+    (world / "job.yaml").write_text((world / "job.yaml").read_text(encoding="utf-8")
+                                    + "\nprivacy:\n  contact_unknown_dnd: true\n", encoding="utf-8")
+    asked = tmp_path / "asked"
+    assert _run(world, asked).returncode == 0
+    assert listed(asked) == first

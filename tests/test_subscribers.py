@@ -87,8 +87,16 @@ def test_nulls_in_optional_columns_get_defaults():
     assert_array_equal(s.arpu, [12.5, 0.0, 3.0])
     assert_array_equal(s.balance, [0.0, 7.0, 0.0])
     assert_array_equal(s.vas_count, [2, 0, 0])
-    assert_array_equal(s.dnd, [True, False, False])
+    assert_array_equal(s.dnd, [True, True, False])  # a missing flag is no consent
+    assert s.issues["null_dnd"] == 1
     assert_array_equal(s.in_group(), [True, True, False])
+
+
+def test_missing_dnd_values_are_contactable_only_when_asked_and_no_column_means_no_opt_out():
+    flags = pa.array([True, None, False])
+    assert_array_equal(subscribers_from_arrow(table(dnd=flags), unknown_dnd=False).dnd, [True, False, False])
+    no_column = subscribers_from_arrow(table())
+    assert not no_column.dnd.any() and no_column.issues["null_dnd"] == 0
 
 
 def test_string_columns_are_objects_with_none_for_missing():
