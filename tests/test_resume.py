@@ -186,6 +186,9 @@ EVERYTHING = set(ckmod.DEPENDS)
     ("window", {"lookback_days": 30}, EVERYTHING),
     ("cluster", {"n_workers": 3}, set()),  # cannot change a result (tests/test_determinism.py)
     ("ingest", {"blocksize": "1MiB"}, set()),
+    ("ingest", {"voice_types": ("voice", "moc")}, EVERYTHING),
+    # who may be contacted is read with the subscriber table: everything after the tie table
+    ("privacy", {"contact_unknown_dnd": True}, EVERYTHING - {"graph"}),
 ])
 def test_a_config_change_invalidates_exactly_the_stages_that_read_it(world, section, values, expected):
     base = _cfg()
