@@ -114,7 +114,8 @@ def main():
 @click.option("--config", "config_path", default=None, help="Job config YAML.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (default: a local cluster).")
 @click.option("--max-contacts", type=click.IntRange(0), default=None,
-              help="Contact budget: keep the highest-priority circles whose members fit in N rows of targets.csv (0 = no limit).")
+              help="Contact budget: at most N rows of targets.csv, circles in priority order, each whole; "
+                   "one that no longer fits is skipped for the next (0 = no limit).")
 @click.option("--previous", default=None, type=click.Path(file_okay=False),
               help="Output directory of the previous run: warm-start circles, keep their ids, carry their history.")
 @click.option("--skip-bad-files", is_flag=True,

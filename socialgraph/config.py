@@ -583,9 +583,8 @@ class NumberChangeConfig:
 @dataclass(frozen=True, kw_only=True)
 class OffersConfig:
     """Target lists (see :mod:`socialgraph.offers`). ``max_contacts`` (0 = no limit) is the
-    budget of rows (``--max-contacts``): circles are kept in priority order while their rows
-    fit, and the list stops at the first circle that does not fit (a strict top of the ranking;
-    circles are never split). A member who churned and was detected as a port, on a tie to the
+    budget of rows (``--max-contacts``): circles are taken in priority order, each whole or
+    not at all, one that no longer fits skipped for the next. A member who churned and was detected as a port, on a tie to the
     circle of at least ``bring_back_min_weight`` (``strongest_tie``), gets a "bring back" row
     for the new number."""
 

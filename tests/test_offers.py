@@ -182,18 +182,36 @@ def test_number_in_two_circles_is_listed_once_in_the_higher():
     assert t["priority"].tolist() == [1, 1, 2]
 
 
-def test_max_contacts_keeps_a_prefix_of_circles():
+def test_max_contacts_keeps_the_top_circles_that_fit_whole():
+    """Circles in priority order, each whole or not at all; one that does not fit is skipped
+    and the next tried, so a large first circle never empties the list."""
     subs = subs_of({i: float(100 - i) for i in range(1, 10)})
     members = ([member("c:1", key(i)) for i in (1, 2, 3)] + [member("c:2", key(i)) for i in (4, 5)]
                + [member("c:3", key(6))] + [member("c:4", key(i)) for i in (7, 8)])
     circles = [circle(c, kind="social") for c in ("c:1", "c:2", "c:3", "c:4")]
     risk = {key(i): 0.5 for i in range(1, 9)}
     full = run(circles, members, risk, subs)
-    assert full.groupby("priority")["circle_id"].first().tolist() == ["c:1", "c:2", "c:4", "c:3"]
-    for budget, circles_kept in [(3, 1), (4, 1), (5, 2), (6, 2), (7, 3), (8, 4), (100, 4), (2, 0)]:
+    order = full.groupby("priority")["circle_id"].first().tolist()
+    assert order == ["c:1", "c:2", "c:4", "c:3"]  # sizes 3, 2, 2, 1
+    for budget, kept in [(1, ["c:3"]), (2, ["c:2"]), (3, ["c:1"]), (4, ["c:1", "c:3"]), (5, ["c:1", "c:2"]),
+                         (6, ["c:1", "c:2", "c:3"]), (7, ["c:1", "c:2", "c:4"]), (8, order), (100, order)]:
         t = run(circles, members, risk, subs, cfg=OffersConfig(max_contacts=budget))
         assert len(t) <= budget
-        assert_frame_equal(t, full[full["priority"] <= circles_kept].reset_index(drop=True))
+        expected = full[full["circle_id"].isin(kept)].reset_index(drop=True)
+        expected["priority"] = expected["circle_id"].map({c: i + 1 for i, c in enumerate(kept)}).astype(expected["priority"].dtype)
+        assert_frame_equal(t, expected)
+
+
+def test_a_number_of_a_skipped_circle_is_listed_in_the_next_kept_one():
+    """The one-listing rule counts only circles on the list: a member shared with a circle
+    skipped for the budget is still called, in the next kept circle that has it."""
+    subs = subs_of({i: float(100 - i) for i in range(1, 10)})
+    members = ([member("c:big", key(i)) for i in (1, 2, 3, 4)] + [member("c:small", key(i)) for i in (4, 5)])
+    circles = [circle(c, kind="social") for c in ("c:big", "c:small")]
+    risk = {key(i): 0.5 for i in range(1, 6)}
+    t = run(circles, members, risk, subs, cfg=OffersConfig(max_contacts=3))
+    assert t["circle_id"].tolist() == ["c:small", "c:small"] and set(t["key"]) == {key(4), key(5)}
+    assert t["priority"].tolist() == [1, 1]
 
 
 def test_reason_is_plain_and_numberless():
@@ -301,16 +319,17 @@ def reference_targets(circles, members, scored, subs, changes, cfg):
                 and m["key"] in best_port and m["key"] not in dnd and best_port[m["key"]][1] not in dnd]
         rows += [(new, "member", math.nan, arpu.get(old, 0.0), "bring_back")
                  for _, old, new in sorted(back, key=lambda b: (-b[0], b[2]))]
-        kept = []
+        kept, seen = [], set()
         for row in rows:
-            if row[0] not in listed:
-                listed.add(row[0])
+            if row[0] not in listed and row[0] not in seen:
+                seen.add(row[0])
                 kept.append(row)
         if not kept:
             continue
-        priority += 1
         if cfg.max_contacts and len(out) + len(kept) > cfg.max_contacts:
-            break
+            continue  # skipped whole; later circles may still fit
+        listed |= seen
+        priority += 1
         n_back = sum(row[4] == "bring_back" for row in kept)
         reason = circle_reason(c["kind"], c["source"], c["size"], c["churned_recent"], c["expected_churn"],
                                c["window_days"], c["competitor_members"], n_back,
