@@ -361,7 +361,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         page = ck.cached("report", st, lambda: render_report(report_inputs(
             graph, subscribers, scored, circles, members, targets, as_of_day=as_of_day,
             window_start_day=day_number(window.start_date), backtest=bt, history=history,
-            beyond_chance=circle_info.get("beyond_chance"))))
+            beyond_chance=circle_info.get("beyond_chance"), contagion_window_days=cfg.contagion.window_days)))
         st["bytes"] = len(page.encode("utf-8"))
 
     with stages.stage("write") as st:

@@ -311,7 +311,8 @@ def _flagged_table(circles: pd.DataFrame, members: pd.DataFrame, targets: pd.Dat
 def report_inputs(graph: CallGraph, subs: Subscribers, scored: pd.DataFrame, circles: pd.DataFrame,
                   members: pd.DataFrame, targets: pd.DataFrame, *, as_of_day: int, window_start_day: int,
                   backtest: dict | None = None, history: pd.DataFrame | None = None,
-                  max_drawn: int = 6, beyond_chance: dict | None = None) -> ReportData:
+                  max_drawn: int = 6, beyond_chance: dict | None = None,
+                  contagion_window_days: int = 28) -> ReportData:
     """Aggregate the job's tables into what the report shows.
 
     Parameters
@@ -330,6 +331,8 @@ def report_inputs(graph: CallGraph, subs: Subscribers, scored: pd.DataFrame, cir
     max_drawn : how many of the top flagged circles get a drawing
     beyond_chance : optional, the contagion test's ``beyond_chance`` diagnostics
         (:func:`socialgraph.contagion.circle_contagion`): circles at ``p <= t`` against chance
+    contagion_window_days : the test's window (``contagion.window_days``), named in the text
+        when there is no circle to read it from
 
     Examples
     --------
@@ -349,6 +352,8 @@ def report_inputs(graph: CallGraph, subs: Subscribers, scored: pd.DataFrame, cir
     ...                      as_of_day=20574, window_start_day=20574 - 28)
     >>> data.base_size, data.window_churned, round(data.window_churn_rate, 2), data.n_flagged
     (1, 1, 0.5, 0)
+    >>> data.contagion_window_days  # no circle to read it from: the test's default window
+    28
     """
     _check_frame(scored, "scored", ("key", "stickiness"))
     _check_frame(circles, "circles", ("circle_id", "kind", "contagion"))
@@ -376,7 +381,8 @@ def report_inputs(graph: CallGraph, subs: Subscribers, scored: pd.DataFrame, cir
     stick = scored["stickiness"].to_numpy(np.float64)
     counts, edges = np.histogram(stick[np.isfinite(stick)], bins=STICKINESS_BINS, range=(0.0, 1.0))
     comp = [c for c in scored.columns if str(c).startswith("sticky_")]
-    window_days = circles["window_days"].iloc[0] if "window_days" in circles.columns and len(circles) else 0
+    window_days = circles["window_days"].iloc[0] if "window_days" in circles.columns and len(circles) \
+        else contagion_window_days
     try:
         version = metadata.version("socialgraph")
     except metadata.PackageNotFoundError:
