@@ -316,7 +316,7 @@ def test_doubtful_subscriber_dates_are_counted_not_fatal(scheduler, world):
     quality["subscribers"].pop("active_after_churn")  # its own test below
     assert quality["subscribers"] == {"rows": 4, "active_at_as_of": 1, "activation_after_as_of": 1,
                                       "activation_in_future": 1, "null_activation_date": 1,
-                                      "churn_before_activation": 1}
+                                      "churn_before_activation": 1, "null_dnd": 0}
 
 
 def test_calls_after_the_churn_date_are_counted_and_warned(scheduler, world):
