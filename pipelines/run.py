@@ -32,6 +32,7 @@ from socialgraph.config import ClusterConfig, JobConfig
 from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph
 from socialgraph.lineage import carry_history, history_rows, mark_previous_targets, match_circles, previous_churn
+from socialgraph.numbers import longer_spellings
 from socialgraph.offers import build_targets
 from socialgraph.reentry import detect_number_changes
 from socialgraph.report import render_report, report_inputs
@@ -308,6 +309,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
             log.warning("%d churned subscriber(s) still have CDRs more than a day after their churn date "
                         "(recycled numbers or stale churn dates?): quality.json subscribers.active_after_churn",
                         after_churn)
+        spellings = _warn_longer_spellings(graph.keys, sub_keys, cfg.numbers)
 
     client_side: dict = {}
 
@@ -397,6 +399,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         quality["window"] = manifest["window"]
         quality["subscribers"] = subscriber_quality(subscribers, as_of_day, day_number(dt.date.today()))
         quality["subscribers"]["active_after_churn"] = after_churn
+        quality["numbers"] = {"longer_spellings": spellings}
         write_json(quality, out / catalog.QUALITY)
         if qtmp is not None:
             replace_dir(qtmp, out / catalog.QUARANTINE)
@@ -522,6 +525,24 @@ def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous:
     circle_info["tested"] = int(circles["p_value"].notna().sum())
     circle_info.update(diagnostics)
     return {"circles": circles, "members": members, "lineage": lineage, "info": circle_info}
+
+
+def _warn_longer_spellings(node_keys: np.ndarray, sub_keys: np.ndarray, numbers) -> dict[str, int]:
+    """Subscribers' numbers seen in the CDRs with more digits in front (a country code the
+    ``numbers`` section does not strip), by those digits, for ``quality.json``; a warning
+    naming the setting when they are more than a few: each such person is two nodes, their
+    ties split between them, the longer one off-net."""
+    found = longer_spellings(node_keys, sub_keys)
+    top = dict(list(found.items())[:5])
+    if found:
+        lead, count = next(iter(found.items()))
+        if count >= max(10, 0.005 * len(sub_keys)):
+            national = np.bincount(np.asarray(sub_keys, np.int64) & 31).argmax()
+            log.warning("%d numbers in the CDRs are subscribers' numbers with %s in front: the same person under "
+                        "two spellings, their ties split. Set numbers.country_code: '%s' and national_length: %d "
+                        "in the job config (now %s / %s): quality.json numbers.longer_spellings",
+                        count, lead, lead, national, numbers.country_code, numbers.national_length)
+    return top
 
 
 def subscriber_contacts(graph, subscribers) -> np.ndarray:

@@ -38,6 +38,7 @@ __all__ = [
     "mask_number",
     "pseudonymise_strings",
     "pseudonymise_keys",
+    "longer_spellings",
     "numbers_out",
 ]
 
@@ -251,3 +252,42 @@ def mask_number(msisdn: str) -> str:
     if len(s) <= 4:
         return "*" * len(s)
     return "*" * (len(s) - 2) + s[-2:]  # short numbers: too few digits to show more
+
+
+def longer_spellings(keys: np.ndarray, subscriber_keys: np.ndarray, max_extra: int = 4) -> dict[str, int]:
+    """Numbers among ``keys`` that are not subscribers' but are a subscriber's number with 1 to
+    ``max_extra`` more digits in front, counted by those leading digits (``{"86": 16154}``).
+
+    That is a country code written in front of a national number that ``numbers.country_code``
+    (and ``national_length``, for the spelling without ``+``) do not strip: the same person
+    under two spellings, each with part of their ties. Only numbers that keep at least 5 digits
+    of their own count.
+
+    >>> subs = number_keys(["13800000001", "13800000002"])
+    >>> seen = number_keys(["13800000001", "8613800000001", "8613800000002", "4413800000002", "999"])
+    >>> longer_spellings(seen, subs)
+    {'86': 2, '44': 1}
+    """
+    keys = np.asarray(keys, np.int64)
+    subs = np.sort(np.asarray(subscriber_keys, np.int64))
+    if keys.size == 0 or subs.size == 0:
+        return {}
+    pos = np.minimum(np.searchsorted(subs, keys), subs.size - 1)
+    keys = keys[subs[pos] != keys]  # the subscribers' own numbers have nothing in front
+    pow10 = _k._POW10
+    n = keys & 31
+    digits = (keys >> 5) // pow10[_k.MAX_DIGITS - n]  # the number's digits as an integer
+    found: dict[str, int] = {}
+    for extra in range(1, max_extra + 1):
+        sel = n - extra >= 5
+        rest = n[sel] - extra
+        tail = digits[sel] % pow10[rest]
+        lead = digits[sel] // pow10[rest]
+        tail_key = tail * pow10[_k.MAX_DIGITS - rest] * 32 + rest  # the last ``rest`` digits, zeros kept
+        pos = np.minimum(np.searchsorted(subs, tail_key), subs.size - 1)
+        hit = subs[pos] == tail_key
+        if hit.any():
+            lead_values, counts = np.unique(lead[hit], return_counts=True)
+            for v, c in zip(lead_values.tolist(), counts.tolist()):
+                found[str(v).zfill(extra)] = found.get(str(v).zfill(extra), 0) + int(c)
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))

@@ -423,6 +423,31 @@ def test_as_of_after_the_data_with_a_window_that_still_covers_it(scheduler, worl
     assert quality["rows_used"] == ref["rows_used"] > 0
 
 
+
+def test_a_country_code_the_config_does_not_strip_is_named(scheduler, world, tmp_path):
+    """Subscribers written nationally, the CDRs half with +86 in front, no numbers section:
+    the run still completes, and says which setting joins the two spellings."""
+    n = 40
+    subs = [f"138{i:08d}" for i in range(n)]
+    p = _subs_file(world, "subs-cc.parquet", pa.table({"msisdn": subs, "activation_date": pa.array([dt.date(2020, 1, 1)] * n)}))
+    when = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(days=3)
+    rows = [{"caller": ("+86" if i % 2 else "") + subs[i], "callee": subs[(i + 1) % n], "start_time": when,
+             "duration_s": 60, "event_type": "voice", "cdr_id": f"cc-{i}", "caller_imei": None} for i in range(n)]
+    d = world.root / "cdr-cc"
+    write_partition_files(pa.Table.from_pylist(rows, schema=CDR_SCHEMA), d, 1)
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("contagion:\n  fdr: 0.12\n")
+    out = world.root / "out-cc"
+    res = _run(scheduler, world, d, out, "--verbose", subscribers=p, config=bare)
+    quality, _ = _ok(res, out)
+    assert quality["numbers"]["longer_spellings"] == {"86": n // 2}
+    assert "subscribers' numbers with 86 in front" in res.stderr and "numbers.country_code: '86'" in res.stderr
+    assert "national_length: 11" in res.stderr
+    out2 = world.root / "out-cc-set"
+    res = _run(scheduler, world, d, out2, "--verbose", subscribers=p)  # the world's config sets them
+    quality, _ = _ok(res, out2)
+    assert quality["numbers"]["longer_spellings"] == {} and "in front" not in res.stderr
+
 # --------------------------------------------------------------------------- config
 
 
