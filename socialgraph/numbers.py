@@ -277,9 +277,10 @@ def longer_spellings(keys: np.ndarray, subscriber_keys: np.ndarray, max_extra: i
     pow10 = _k._POW10
     n = keys & 31
     digits = (keys >> 5) // pow10[_k.MAX_DIGITS - n]  # the number's digits as an integer
+    lengths = np.unique(subs & 31)  # a tail can only be a subscriber's number of one of these lengths
     found: dict[str, int] = {}
     for extra in range(1, max_extra + 1):
-        sel = n - extra >= 5
+        sel = (n - extra >= 5) & np.isin(n - extra, lengths)
         rest = n[sel] - extra
         tail = digits[sel] % pow10[rest]
         lead = digits[sel] // pow10[rest]
