@@ -165,8 +165,12 @@ def _event_types(col: pa.ChunkedArray | None, n: int, voice: tuple[str, ...] = (
     norm = pc.utf8_lower(pc.utf8_trim_whitespace(col))
 
     def among(values):
-        values = pa.array(sorted({v.strip().lower() for v in values}), norm.type)
-        return pc.fill_null(pc.is_in(norm, value_set=values), False).to_numpy(zero_copy_only=False)
+        values = sorted({v.strip().lower() for v in values})
+        if len(values) == 1:  # the usual case: a comparison costs less than a hash-set look-up
+            hit = pc.equal(norm, values[0])
+        else:
+            hit = pc.is_in(norm, value_set=pa.array(values, norm.type))
+        return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
     is_voice, is_sms = among(voice), among(sms)
     return is_voice | is_sms, is_sms
