@@ -137,6 +137,7 @@ def run_job(spec: JobSpec) -> dict:
     A failure is recorded in the manifest (``status: failed`` and the one-line error) before
     it propagates, so the output directory always tells what happened to the last run.
     """
+    _check_out_outside_inputs(spec)
     out = ensure_dir(Path(spec.out))
     for name in remove_leftovers(out):  # a killed run could not remove its own temporaries
         log.info("removed %s, left by an interrupted run", name)
@@ -154,6 +155,20 @@ def run_job(spec: JobSpec) -> dict:
             manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             write_json(manifest, out / catalog.MANIFEST)
         raise
+
+
+def _check_out_outside_inputs(spec: JobSpec) -> None:
+    """Refuse an output directory inside an input directory: the next run would list its own
+    outputs (``edges.parquet``, the quarantine, ...) as CDR or subscriber files. The first run
+    works, the second fails reading ``circle_history.parquet`` as CDRs."""
+    out = Path(spec.out).resolve()
+    for flag, path in (("--cdr", spec.cdr), ("--subscribers", spec.subscribers)):
+        if "://" in str(path):
+            continue  # a remote store: the output cannot be inside it
+        source = Path(path)
+        if source.is_dir() and (out == source.resolve() or source.resolve() in out.parents):
+            raise InputError(f"{spec.out}: the output directory is inside {flag} {path}, so the next run would read "
+                             "its outputs as input; choose an output directory outside it")
 
 
 def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:

@@ -448,6 +448,16 @@ def test_a_country_code_the_config_does_not_strip_is_named(scheduler, world, tmp
     quality, _ = _ok(res, out2)
     assert quality["numbers"]["longer_spellings"] == {} and "in front" not in res.stderr
 
+
+def test_an_output_directory_inside_the_cdr_directory_is_refused(scheduler, world):
+    """The next run would list the outputs (circle_history.parquet, edges.parquet ...) as CDRs."""
+    d = world.root / "cdr-with-out"
+    write_partition_files(world.table, d, 2)
+    out = d / "run"
+    line = _error_line(_run(scheduler, world, d, out))
+    assert "inside --cdr" in line and str(out) in line
+    assert not out.exists()
+
 # --------------------------------------------------------------------------- config
 
 
