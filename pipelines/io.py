@@ -133,6 +133,7 @@ def check_cdr_files(fs, files: list[str], rename: dict[str, str],
     columns: set[str] = set()
     contract_of = rename
     input_of = {v: k for k, v in rename.items()}
+    remapped = {c for i, c in rename.items() if i != c}
 
     def footer(f):
         try:
@@ -153,7 +154,9 @@ def check_cdr_files(fs, files: list[str], rename: dict[str, str],
             out.append(CdrFile(f, error=reason))
             continue
         meta, schema = got
-        renamed = pa.schema([_text_as_string(fld.with_name(contract_of.get(fld.name, fld.name))) for fld in schema])
+        renamed = pa.schema([_text_as_string(fld.with_name(contract_of.get(fld.name, fld.name))) for fld in schema
+                             # a contract name the config reads from another column is not that column
+                             if fld.name in contract_of or fld.name not in remapped])
         try:
             present = check_input_schema(renamed, CDR_INPUT, f)
         except ValueError as e:

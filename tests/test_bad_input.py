@@ -461,6 +461,17 @@ def test_an_output_directory_inside_the_cdr_directory_is_refused(scheduler, worl
 # --------------------------------------------------------------------------- config
 
 
+def test_a_column_mapping_to_a_column_the_files_lack_names_it(scheduler, world):
+    """columns.caller names calling_number, the files have caller: one line before any row is
+    read (it used to read every row and quarantine them all as null numbers)."""
+    cfg = world.root / "cfg-columns.yaml"
+    cfg.write_text(JOB_YAML + "columns:\n  caller: calling_number\n")
+    out = world.root / "out-columns"
+    line = _error_line(_run(scheduler, world, world.root / "good", out, config=cfg))
+    assert "required column 'calling_number' (contract 'caller') is missing" in line
+    assert not (out / "quality.json").exists()
+
+
 @pytest.mark.parametrize("text,key", [
     ("ties:\n  one_way_factr: 0.5\n", "ties.one_way_factr"),
     ("scoring:\n  alpha: high\n", "scoring.alpha"),
