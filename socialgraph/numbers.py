@@ -269,7 +269,9 @@ def longer_spellings(keys: np.ndarray, subscriber_keys: np.ndarray, max_extra: i
     {'86': 2, '44': 1}
     """
     keys = np.asarray(keys, np.int64)
-    subs = np.sort(np.asarray(subscriber_keys, np.int64))
+    subs = np.asarray(subscriber_keys, np.int64)
+    if subs.size > 1 and not bool(np.all(subs[1:] >= subs[:-1])):
+        subs = np.sort(subs)
     if keys.size == 0 or subs.size == 0:
         return {}
     pos = np.minimum(np.searchsorted(subs, keys), subs.size - 1)

@@ -446,7 +446,19 @@ def test_a_country_code_the_config_does_not_strip_is_named(scheduler, world, tmp
     out2 = world.root / "out-cc-set"
     res = _run(scheduler, world, d, out2, "--verbose", subscribers=p)  # the world's config sets them
     quality, _ = _ok(res, out2)
-    assert quality["numbers"]["longer_spellings"] == {} and "in front" not in res.stderr
+    assert quality["numbers"] == {"longer_spellings": {}, "subscribers_with_longer_spellings": {}}
+    assert "in front" not in res.stderr
+    # the other way round: the subscriber table written with the code, the CDRs without it
+    p86 = _subs_file(world, "subs-86.parquet", pa.table({"msisdn": ["86" + m for m in subs],
+                                                         "activation_date": pa.array([dt.date(2020, 1, 1)] * n)}))
+    national = pa.Table.from_pylist([{**r, "caller": r["caller"].removeprefix("+86")} for r in rows], schema=CDR_SCHEMA)
+    d2 = world.root / "cdr-cc-national"
+    write_partition_files(national, d2, 1)
+    out3 = world.root / "out-cc-reverse"
+    res = _run(scheduler, world, d2, out3, "--verbose", subscribers=p86, config=bare)
+    quality, _ = _ok(res, out3)
+    assert quality["numbers"]["subscribers_with_longer_spellings"] == {"86": n}
+    assert "subscribers' numbers are numbers in the CDRs with 86 in front" in res.stderr
 
 
 def test_an_output_directory_inside_the_cdr_directory_is_refused(scheduler, world):
