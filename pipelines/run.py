@@ -296,6 +296,14 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         raise RuntimeError(f"row accounting does not balance: {quality}")
     manifest["inputs"]["cdr"]["skipped_files"] = quality["skipped_files"]
     check_usable_rows(quality, window, spec.cdr)  # no usable row: a wrong --as-of, not an empty run
+    if cfg.window.lookback_days < 2 * cfg.contagion.window_days:
+        # a member who left early in the test's window made their calls before it: with too
+        # short a look-back, no circle can hold them (said only once the inputs are known to
+        # be usable: a refused run says one thing)
+        log.warning("a look-back of %d days is short: the contagion test counts the churn of the last %d days, and "
+                    "members who left early in it had little or no time to call inside the look-back, so circles "
+                    "miss them; use %d days or more (the default is 180)", cfg.window.lookback_days,
+                    cfg.contagion.window_days, 2 * cfg.contagion.window_days)
     if ck.keep and saved is None:
         with ck.saving("graph") as staged:
             pq.write_table(edges, staged / "ties.parquet", compression="zstd")

@@ -418,9 +418,15 @@ def test_an_export_with_its_own_event_types_is_told_which_keys_to_set(scheduler,
 def test_as_of_after_the_data_with_a_window_that_still_covers_it(scheduler, world):
     as_of = AS_OF + dt.timedelta(days=10)
     out = world.root / "out-asof-late"
-    quality, _ = _ok(_run(scheduler, world, world.root / "good", out, "--as-of", as_of, "--lookback-days", 30), out)
+    res = _run(scheduler, world, world.root / "good", out, "--as-of", as_of, "--lookback-days", 30, "--verbose")
+    quality, _ = _ok(res, out)
     ref = _quality_of(world.table, as_of, 30)
     assert quality["rows_used"] == ref["rows_used"] > 0
+    # 30 days of calls against a 28-day test window: said, not refused
+    assert "a look-back of 30 days is short" in res.stderr and "use 56 days or more" in res.stderr
+    res = _run(scheduler, world, world.root / "good", world.root / "out-asof-late-56", "--as-of", as_of,
+               "--lookback-days", 56, "--verbose")
+    assert res.exit_code == 0 and "is short" not in res.stderr
 
 
 
