@@ -410,3 +410,20 @@ def test_world_without_workers_has_no_workplaces():
     kinds = set(world.truth["campaigns"]["circle_kind"].to_pylist())
     assert kinds and kinds <= {"family", "household"}
     assert sum(t.num_rows for _, t in world.cdr_chunks()) > 0
+
+
+def test_a_world_written_over_another_keeps_none_of_its_weeks(tmp_path):
+    """``socialgraph synth --out W`` over an earlier world: the CDR and truth datasets are the
+    new world's alone (the older, longer world's last weeks used to stay in ``cdr/``)."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from pipelines.synth_io import write_synthetic
+
+    write_synthetic(tmp_path, SynthConfig(n_subscribers=300, weeks=6, seed=1))
+    info = write_synthetic(tmp_path, SynthConfig(n_subscribers=200, weeks=2, seed=2))
+    weeks = sorted(p.name for p in (tmp_path / "cdr").iterdir())
+    assert len(weeks) == 2 and all(w.startswith("week=") for w in weeks)
+    assert ds.dataset(tmp_path / "cdr").count_rows() == info["cdr_rows"]
+    assert pq.read_table(tmp_path / "subscribers.parquet").num_rows == info["subscriber_rows"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
