@@ -584,9 +584,9 @@ class NumberChangeConfig:
 class OffersConfig:
     """Target lists (see :mod:`socialgraph.offers`). ``max_contacts`` (0 = no limit) is the
     budget of rows (``--max-contacts``): circles are taken in priority order, each whole or
-    not at all, one that no longer fits skipped for the next. A member who churned and was detected as a port, on a tie to the
-    circle of at least ``bring_back_min_weight`` (``strongest_tie``), gets a "bring back" row
-    for the new number."""
+    not at all, one that no longer fits skipped for the next. A member who churned and was
+    detected as a port, on a tie to the circle of at least ``bring_back_min_weight``
+    (``strongest_tie``), gets a "bring back" row for the new number."""
 
     max_contacts: int = 0
     bring_back_min_weight: float = 1.0
