@@ -45,6 +45,7 @@ from socialgraph.ties import (
     split_partial,
 )
 
+from . import times
 from .io import FILE_MODE, SKIP_HINT, TEXT_COLUMNS, CdrFile, InputError, check_cdr_files, list_parquet_files
 
 log = logging.getLogger("socialgraph")
@@ -155,6 +156,8 @@ class CdrSource:
     ddf: dd.DataFrame
     pieces: list[Piece]
     reader: PieceReader
+    time_format: str | None = None  # ingest.start_time_format / _unit: how start_time reads
+    time_unit: str | None = None
 
     @property
     def has_ids(self) -> bool:
@@ -205,7 +208,8 @@ def open_cdrs(path: str, cfg: JobConfig, skip_bad_files: bool = False, worker_me
     """
     rename = cfg.columns.input_to_contract()
     fs, files = list_parquet_files(path)
-    columns, infos = check_cdr_files(fs, files, rename, skip_bad_files)
+    columns, infos = check_cdr_files(fs, files, rename, skip_bad_files,
+                                     cfg.ingest.start_time_format, cfg.ingest.start_time_unit)
     input_of = {v: k for k, v in rename.items()}
     read_cols = tuple(input_of.get(c, c) for c in columns)
     good = [f for f in infos if f.error is None]
@@ -221,7 +225,8 @@ def open_cdrs(path: str, cfg: JobConfig, skip_bad_files: bool = False, worker_me
     # Arrow-backed columns: no conversion to NumPy blocks, nulls and timestamp units kept.
     ddf = dd.from_map(reader, pieces, meta=meta, enforce_metadata=False, label="read-cdr")
     return CdrSource(path=str(path), files=[f.path for f in infos], columns=columns, rename=rename,
-                     ddf=ddf, pieces=pieces, reader=reader)
+                     ddf=ddf, pieces=pieces, reader=reader, time_format=cfg.ingest.start_time_format,
+                     time_unit=cfg.ingest.start_time_unit)
 
 
 def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -245,11 +250,15 @@ def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, typ)
 
 
-def _as_table(df: pd.DataFrame, rename: dict[str, str]) -> pa.Table:
+def _as_table(df: pd.DataFrame, rename: dict[str, str], time_format: str | None = None,
+              time_unit: str | None = None) -> pa.Table:
     """A partition as an Arrow table with contract names; ``start_time`` as naive UTC.
 
     Files may differ in timestamp unit and zone; one type here lets rows from different files
-    (e.g. the copies of a repeated ``cdr_id``) be concatenated and compared.
+    (e.g. the copies of a repeated ``cdr_id``) be concatenated and compared. Text or numbers
+    are read with ``ingest.start_time_format`` / ``_unit`` (:mod:`pipelines.times`); the
+    column as read is then kept as ``start_time_text``, so that a quarantined row shows the
+    value that did not read.
     """
     t = pa.Table.from_pandas(df, preserve_index=False)
     t = t.rename_columns([rename.get(c, c) for c in t.column_names])
@@ -259,9 +268,9 @@ def _as_table(df: pd.DataFrame, rename: dict[str, str]) -> pa.Table:
     if "start_time" in t.column_names:
         i = t.column_names.index("start_time")
         col = t.column(i)
-        if pa.types.is_timestamp(col.type) and (col.type.tz is not None or col.type.unit != "us"):
-            col = pc.cast(col, pa.timestamp("us", tz="UTC"), safe=False).cast(pa.timestamp("us"))
-            t = t.set_column(i, "start_time", col)
+        t = t.set_column(i, "start_time", times.read_start_time(col, time_format, time_unit))
+        if time_format is not None or time_unit is not None:
+            t = t.append_column("start_time_text", col)
     return t
 
 
@@ -277,14 +286,14 @@ def _id_values(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scan_piece(reader: PieceReader, piece: Piece, columns: tuple[str, ...], rename: dict[str, str],
-                now_s: int):
+                now_s: int, time_format: str | None = None, time_unit: str | None = None):
     """Latest plausible timestamp, the piece's id values split into hash buckets, and the
     unreadable marker (or None)."""
     df = reader(piece, columns)
     bad = _unreadable(df)
     if bad is not None:
         return None, [np.empty(0, np.uint64)] * ID_BUCKETS, bad
-    t = _as_table(df, rename)
+    t = _as_table(df, rename, time_format, time_unit)
     max_ts = None
     if "start_time" in t.column_names:
         secs = t.column("start_time").cast(pa.int64())
@@ -316,7 +325,8 @@ def scan(source: CdrSource, compute, need_max_ts: bool, now: dt.datetime) -> tup
     input_of = {v: k for k, v in source.rename.items()}
     read_cols = tuple(input_of.get(c, c) for c in cols)
     now_s = int(now.timestamp())
-    parts = [dask.delayed(_scan_piece, nout=3)(source.reader, piece, read_cols, source.rename, now_s)
+    parts = [dask.delayed(_scan_piece, nout=3)(source.reader, piece, read_cols, source.rename, now_s,
+                                               source.time_format, source.time_unit)
              for piece in source.pieces]
     max_list = [p[0] for p in parts]
     bad_list = [p[2] for p in parts]
@@ -392,7 +402,7 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
     if bad is not None:
         counts = {"rows_in": 0, "used": 0, **{r: 0 for r in REASONS}, "unreadable": [bad]}
         return _split(empty_partial(window.n_words, window.start_utc), boundaries), counts, None
-    t = _as_table(df, rename)
+    t = _as_table(df, rename, cfg.ingest.start_time_format, cfg.ingest.start_time_unit)
     time_range = _time_range(t)
     held = None
     if dup_ids.size and "cdr_id" in t.column_names:
@@ -401,6 +411,9 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
         hold = valid & (dup_ids[pos] == vals)
         if hold.any():
             held = t.filter(pa.array(hold))
+            if "start_time_text" in held.column_names:  # one type whatever each file's was
+                j = held.column_names.index("start_time_text")
+                held = held.set_column(j, "start_time_text", pc.cast(held.column(j), pa.string()))
             t = t.filter(pa.array(~hold))
     clean = clean_events(t, window, cfg.numbers, event_types=_event_types(cfg))
     _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}", secret)
@@ -546,7 +559,32 @@ def sum_counts(counts: list[dict]) -> dict:
     return quality
 
 
-def check_usable_rows(quality: dict, window: Window, path: str) -> None:
+def time_setting(cfg: JobConfig) -> str | None:
+    """The job config's way of reading text or number times, as a config line; None if unset."""
+    if cfg.ingest.start_time_format is not None:
+        return f"ingest.start_time_format {cfg.ingest.start_time_format!r}"
+    if cfg.ingest.start_time_unit is not None:
+        return f"ingest.start_time_unit {cfg.ingest.start_time_unit!r}"
+    return None
+
+
+#: share of rows with an unreadable time above which :func:`check_time_reading` warns
+TIME_WARN_SHARE = 0.01
+
+
+def check_time_reading(quality: dict, cfg: JobConfig) -> None:
+    """Warn when a share of the rows has a ``start_time`` that the configured format or unit
+    does not read: a format with day and month swapped reads only the days up to the 12th,
+    and the file checks (which see a file's smallest and largest value) cannot tell."""
+    setting = time_setting(cfg)
+    n, bad = quality["rows_in"], quality["quarantined_by_reason"]["null_timestamp"]
+    if setting is not None and n and bad / n > TIME_WARN_SHARE:
+        log.warning("%s of %s CDR rows (%.1f%%) have a start_time that does not read with %s: they are quarantined "
+                    "as null_timestamp, their text in the quarantine's start_time_text; check the setting",
+                    f"{bad:,}", f"{n:,}", 100 * bad / n, setting)
+
+
+def check_usable_rows(quality: dict, window: Window, path: str, time_read: str | None = None) -> None:
     """Refuse a run without a single usable CDR row, with one line saying why and what to do.
 
     Typically an ``--as-of`` whose window misses the data (before the first CDR, or more than
@@ -584,7 +622,11 @@ def check_usable_rows(quality: dict, window: Window, path: str) -> None:
             "(or none: the day after the last CDR)")
     ranked = sorted(by_reason.items(), key=lambda rc: -rc[1])
     top = ", ".join(f"{r} {c:,}" for r, c in ranked[:3] if c)
-    hint = ("set the job config's ingest.voice_types and ingest.sms_types to the export's event_type values "
-            "(e.g. voice_types: [moc])" if ranked[0][0] == "unknown_event_type" else
-            "check the input's columns and the job config's numbers and columns sections")
+    if ranked[0][0] == "unknown_event_type":
+        hint = ("set the job config's ingest.voice_types and ingest.sms_types to the export's event_type values "
+                "(e.g. voice_types: [moc])")
+    elif ranked[0][0] == "null_timestamp" and time_read is not None:
+        hint = f"the start_time values do not read with {time_read} (the quarantine's start_time_text shows them)"
+    else:
+        hint = "check the input's columns and the job config's numbers and columns sections"
     raise InputError(f"{path}: no usable CDR rows: all {n:,} rows are quarantined ({top}); {hint}")

@@ -28,6 +28,8 @@ import yaml
 from socialgraph.numbers import format_numbers
 from socialgraph.schema import CDR_INPUT, SUBSCRIBER_INPUT, TARGETS, check_input_schema
 
+from . import times
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 PARQUET_EXT = (".parquet", ".parq", ".pq")
@@ -122,14 +124,68 @@ def _text_as_string(field: pa.Field) -> pa.Field:
     return field
 
 
-def check_cdr_files(fs, files: list[str], rename: dict[str, str],
-                    skip_bad_files: bool = False) -> tuple[list[str], list[CdrFile]]:
+def _cdr_spec(time_format: str | None, time_unit: str | None):
+    """The CDR input spec, with ``start_time`` also accepting text or numbers when the job
+    config says how to read them (:mod:`pipelines.times`)."""
+    if time_format is None and time_unit is None:
+        return CDR_INPUT
+
+    def ok(t):
+        return (pa.types.is_timestamp(t) or (time_format is not None and times.is_text(t))
+                or (time_unit is not None and times.is_number(t)))
+
+    what = " or ".join(w for w, on in (("a timestamp", True), ("text (ingest.start_time_format)", time_format),
+                                       ("a number (ingest.start_time_unit)", time_unit)) if on)
+    return {**CDR_INPUT, "start_time": (True, ok, what)}
+
+
+def _stats_range(meta, name: str) -> tuple:
+    """``(min, max)`` of a column from the first row group whose footer statistics hold them."""
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        for i in range(rg.num_columns):
+            c = rg.column(i)
+            if c.path_in_schema == name and c.statistics is not None and c.statistics.has_min_max:
+                return c.statistics.min, c.statistics.max
+    return None, None
+
+
+def _check_start_time(meta, field: pa.Field, time_format: str | None, time_unit: str | None) -> None:
+    """Refuse a text or number ``start_time`` that the configured format or unit reads in
+    neither its smallest nor its largest value (statistics; a few bad values are quarantined
+    row by row, a wrong format would quarantine them all)."""
+    typ = field.type
+    if pa.types.is_timestamp(typ):
+        return
+    lo, hi = _stats_range(meta, field.name)
+    if lo is None:
+        return
+    if times.is_text(typ) and time_format is not None:
+        if times.parse_text(pa.array([str(lo), str(hi)]), time_format).null_count == 2:
+            guess = times.guess_format(str(lo)) or times.guess_format(str(hi))
+            raise ValueError(f"column 'start_time' values such as {str(lo)[:40]!r} do not read with "
+                             f"ingest.start_time_format {time_format!r}"
+                             + (f" (they read with ingest.start_time_format: {guess!r})" if guess else ""))
+    elif times.is_number(typ) and time_unit is not None:
+        read = times.parse_number(pa.array([lo, hi], pa.float64()), time_unit)
+        if not any(times.plausible(None if v is None else v.value) for v in read):
+            guess = times.guess_unit(hi) or times.guess_unit(lo)
+            raise ValueError(f"column 'start_time' values such as {hi} are not a date from 1990 to 2099 in "
+                             f"ingest.start_time_unit {time_unit!r}"
+                             + (f" (they read as dates with ingest.start_time_unit: {guess})" if guess else ""))
+
+
+def check_cdr_files(fs, files: list[str], rename: dict[str, str], skip_bad_files: bool = False,
+                    time_format: str | None = None, time_unit: str | None = None) -> tuple[list[str], list[CdrFile]]:
     """Check every CDR file's footer and schema (no data read).
 
     Returns the contract column names to read and one :class:`CdrFile` per file. A file that
     cannot be used raises :class:`InputError` naming it and the fix, or with
-    ``skip_bad_files`` comes back with its ``error`` set.
+    ``skip_bad_files`` comes back with its ``error`` set. ``time_format`` / ``time_unit``
+    (``ingest.start_time_format`` / ``_unit``) let ``start_time`` be text or numbers; a
+    column of either without them is refused with the setting that reads it.
     """
+    spec = _cdr_spec(time_format, time_unit)
     columns: set[str] = set()
     contract_of = rename
     input_of = {v: k for k, v in rename.items()}
@@ -158,9 +214,18 @@ def check_cdr_files(fs, files: list[str], rename: dict[str, str],
                              # a contract name the config reads from another column is not that column
                              if fld.name in contract_of or fld.name not in remapped])
         try:
-            present = check_input_schema(renamed, CDR_INPUT, f)
+            present = check_input_schema(renamed, spec, f)
+            if "start_time" in present:
+                time_field = renamed.field("start_time").with_name(input_of.get("start_time", "start_time"))
+                try:
+                    _check_start_time(meta, time_field, time_format, time_unit)
+                except ValueError as e:
+                    raise ValueError(f"{f}: {e}") from None
         except ValueError as e:
             msg = str(e)
+            if "column 'start_time' has type" in msg:
+                field = renamed.field("start_time")
+                msg += times.time_hint(field.type, _stats_range(meta, input_of.get("start_time", "start_time")))
             for contract, inp in input_of.items():
                 if inp != contract:
                     msg = msg.replace(f"column {contract!r}", f"column {inp!r} (contract {contract!r})")
@@ -172,7 +237,7 @@ def check_cdr_files(fs, files: list[str], rename: dict[str, str],
         groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
         out.append(CdrFile(f, tuple(input_of.get(c, c) for c in present),
                            tuple(g.num_rows for g in groups), tuple(g.total_byte_size for g in groups)))
-    return sorted(columns, key=list(CDR_INPUT).index), out
+    return sorted(columns, key=list(spec).index), out
 
 
 def read_subscribers(path: str) -> pa.Table:

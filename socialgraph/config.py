@@ -194,10 +194,24 @@ class IngestConfig:
     #: seen from the receiving end, and counting both would double every on-net tie.
     voice_types: tuple[str, ...] = ("voice",)
     sms_types: tuple[str, ...] = ("sms",)
+    #: how to read a ``start_time`` column that is not a Parquet timestamp (a timestamp column
+    #: is always read as it is): ``start_time_format`` for text, a strptime format such as
+    #: '%Y%m%d%H%M%S' or '%Y-%m-%d %H:%M:%S', or 'iso' (ISO 8601, with fractions of a second
+    #: and offsets); ``start_time_unit`` for numbers since 1970-01-01 UTC: s, ms, us or ns.
+    #: Text without an offset is UTC, as naive timestamps are. A value that does not read is
+    #: quarantined as ``null_timestamp``. Unset, such a column is refused with the setting to add.
+    start_time_format: str | None = None
+    start_time_unit: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.quarantine, bool):
             raise ValueError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
+        fmt = self.start_time_format
+        if fmt is not None and (not isinstance(fmt, str) or (fmt != "iso" and "%" not in fmt)):
+            raise ValueError("ingest.start_time_format must be a strptime format such as '%Y-%m-%d %H:%M:%S' "
+                             f"or iso, got {fmt!r}")
+        if self.start_time_unit not in (None, "s", "ms", "us", "ns"):
+            raise ValueError(f"ingest.start_time_unit must be s, ms, us or ns, got {self.start_time_unit!r}")
         for name in ("voice_types", "sms_types"):
             for v in getattr(self, name):
                 if not isinstance(v, str) or not v.strip():
