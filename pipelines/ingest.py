@@ -454,14 +454,17 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     return _split(aggregate_events(clean, window, cfg.ties), boundaries), counts, None
 
 
-def _time_range(t: pa.Table) -> tuple[int, int, np.ndarray, np.ndarray] | None:
-    """First and last ``start_time`` of a partition (UTC seconds), whatever the window, and
-    its rows per UTC day (the days that have rows, and their counts)."""
+def _time_range(t: pa.Table) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray] | None:
+    """First and last ``start_time`` of a partition (UTC seconds), whatever the window, its
+    rows per UTC day (the days that have rows, and their counts) and per UTC hour of the day
+    (24 counts: where the night falls, :func:`pipelines.times.quiet_hours`)."""
     us = pc.drop_null(t.column("start_time").cast(pa.int64())).to_numpy()
     if us.size == 0:
         return None
     lo, hi = int(us.min()), int(us.max())
-    day = us // 86_400_000_000
+    hours = us // 3_600_000_000
+    day = hours // 24
+    by_hour = np.bincount(hours - day * 24, minlength=24).astype(np.int64)
     first = int(day.min())
     if int(day.max()) - first < 1_000_000:  # a bincount over the span (a clock error in year 9999: unique)
         per_day = np.bincount(day - first)
@@ -469,7 +472,7 @@ def _time_range(t: pa.Table) -> tuple[int, int, np.ndarray, np.ndarray] | None:
         per_day_days, per_day_rows = days + first, per_day[days]
     else:
         per_day_days, per_day_rows = np.unique(day, return_counts=True)
-    return lo // 1_000_000, hi // 1_000_000, per_day_days.astype(np.int64), per_day_rows.astype(np.int64)
+    return lo // 1_000_000, hi // 1_000_000, per_day_days.astype(np.int64), per_day_rows.astype(np.int64), by_hour
 
 
 #: the share of the rows, the earliest and the latest as many left out, whose days a refused
@@ -521,6 +524,7 @@ def sum_counts(counts: list[dict]) -> dict:
     bad: list[dict] = []
     ranges = []
     days, rows = [], []
+    by_hour = np.zeros(24, np.int64)
     for c in counts:
         for k, v in c.items():
             if k == "unreadable":
@@ -531,6 +535,8 @@ def sum_counts(counts: list[dict]) -> dict:
                     if len(v) > 2:
                         days.append(v[2])
                         rows.append(v[3])
+                    if len(v) > 4:
+                        by_hour += v[4]
             else:
                 total[k] += v
     fatal = [b for b in bad if not b["skip"]]
@@ -551,6 +557,8 @@ def sum_counts(counts: list[dict]) -> dict:
         first_day, last_day = _core_days(np.concatenate(days), np.concatenate(rows))
         quality["time_range"]["core"] = {"first": _iso(first_day * 86400)[:10], "last": _iso(last_day * 86400)[:10],
                                          "share": CORE_SHARE}
+    if by_hour.any():
+        quality["time_range"]["rows_by_utc_hour"] = by_hour.tolist()
     if quality["skipped_files"]:
         quality["rows_in_note"] = "rows_in counts the rows of readable files only; skipped_files are in no count"
         first = quality["skipped_files"][0]
@@ -570,6 +578,22 @@ def time_setting(cfg: JobConfig) -> str | None:
 
 #: share of rows with an unreadable time above which :func:`check_time_reading` warns
 TIME_WARN_SHARE = 0.01
+
+
+def check_clock_zone(quality: dict, zone: str, on: dt.date) -> None:
+    """Warn when the CDRs are quietest outside the night in ``window.timezone`` (a zone left
+    at UTC for an operator elsewhere, or local times read as UTC and shifted again); records
+    the quiet hours in ``quality["time_range"]["quiet_hours"]``."""
+    tr = quality.get("time_range") or {}
+    if "rows_by_utc_hour" not in tr:
+        return
+    quiet = times.quiet_hours(tr["rows_by_utc_hour"], zone, on)
+    if quiet is None:
+        return
+    tr["quiet_hours"] = {**quiet, "timezone": zone}
+    advice = times.zone_advice(quiet, zone)
+    if advice:
+        log.warning("%s", advice)
 
 
 def check_time_reading(quality: dict, cfg: JobConfig) -> None:

@@ -54,7 +54,7 @@ from .cluster import LazyClient, local_worker_memory, local_workers, make_comput
     spilled_bytes, total_threads, worker_memory_limit
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
-from .ingest import check_time_reading, check_usable_rows, open_cdrs, scan, time_setting
+from .ingest import check_clock_zone, check_time_reading, check_usable_rows, open_cdrs, scan, time_setting
 from .io import FILE_MODE, InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, remove_leftovers, replace_dir, write_json, write_parquet, write_targets
 from .tables import changes_table, circles_table, history_table, members_table, nodes_table, pa_table, \
@@ -298,6 +298,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     # no usable row: a wrong --as-of, not an empty run
     check_usable_rows(quality, window, spec.cdr, time_setting(cfg))
     check_time_reading(quality, cfg)
+    check_clock_zone(quality, cfg.window.timezone, as_of)
     if cfg.window.lookback_days < 2 * cfg.contagion.window_days:
         # a member who left early in the test's window made their calls before it: with too
         # short a look-back, no circle can hold them (said only once the inputs are known to

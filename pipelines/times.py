@@ -227,3 +227,90 @@ def read_start_time(col, fmt: str | None, unit: str | None):
         return pc.cast(col, pa.timestamp("us"))
     raise TypeError(f"start_time has type {t}{time_hint(t)}")
 
+
+# --------------------------------------------------------------------------- the clock's zone
+
+#: people everywhere call least at night: the quietest eight hours of the day centre on about
+#: 04:00 local time (the Copenhagen phones: 00:00-08:00; the synthetic operator: the same). A
+#: centre more than NIGHT_TOLERANCE hours away means the times are read in a wrong zone;
+#: smaller differences (a neighbouring zone, summer time) are within what the data can tell.
+NIGHT_CENTRE = 4
+NIGHT_TOLERANCE = 3
+QUIET_SPAN = 8
+#: the least rows from which the check judges, and how deep the night must be: the quietest
+#: span holds under this share of what an even spread of the day would give it (Copenhagen
+#: 0.21, the synthetic operator 0.09)
+QUIET_MIN_ROWS = 2_000
+QUIET_MAX_RATIO = 0.6
+#: a zone for each whole offset, for the advice (any zone of that offset will do)
+_ZONE_FOR_OFFSET = {-8: "America/Los_Angeles", -7: "America/Denver", -6: "America/Chicago",
+                    -5: "America/New_York", -4: "America/Santiago", -3: "America/Sao_Paulo", 0: "Europe/London",
+                    1: "Europe/Berlin", 2: "Africa/Cairo", 3: "Europe/Moscow", 4: "Asia/Dubai", 5: "Asia/Karachi",
+                    6: "Asia/Dhaka", 7: "Asia/Jakarta", 8: "Asia/Shanghai", 9: "Asia/Tokyo", 10: "Australia/Brisbane"}
+
+
+def utc_offset_hours(zone: str, on: dt.date) -> float:
+    """The zone's offset from UTC on a day, in hours (5.5 for Asia/Kolkata)."""
+    from zoneinfo import ZoneInfo
+
+    moment = dt.datetime(on.year, on.month, on.day, 12, tzinfo=ZoneInfo(zone))
+    return moment.utcoffset().total_seconds() / 3600
+
+
+def quiet_hours(rows_by_utc_hour, zone: str, on: dt.date) -> dict | None:
+    """The quietest :data:`QUIET_SPAN` hours of the day in ``zone``, from rows counted per
+    UTC hour of day: ``{"start": its first local hour, "share": of all rows, "ratio": to an
+    even spread, "data_offset": the UTC offset of a zone in whose clock it would centre on
+    04:00}``; None with too few rows to tell.
+
+    >>> counts = [200] * 24; counts[16:24] = [9, 5, 2, 1, 1, 2, 5, 9]  # 16-24 UTC: 00-08 in UTC+8
+    >>> q = quiet_hours(counts, "Asia/Shanghai", dt.date(2026, 1, 5)); q["start"], q["data_offset"]
+    (0, 8)
+    >>> q = quiet_hours(counts, "UTC", dt.date(2026, 1, 5)); q["start"], q["data_offset"]
+    (16, 8)
+    """
+    utc = np.asarray(rows_by_utc_hour, np.float64)
+    total = utc.sum()
+    if total < QUIET_MIN_ROWS:
+        return None
+    offset = int(round(utc_offset_hours(zone, on)))
+    local = np.roll(utc, offset)  # local[h] = utc[h - offset]
+    spans = sum(np.roll(local, -k) for k in range(QUIET_SPAN))  # spans[h] = local[h .. h + 7]
+    start = int(np.argmin(spans))
+    share = float(spans[start] / total)
+    # the data's night centres on (start + 4) local, (start + 4 - offset) UTC: a clock at UTC+o
+    # reads NIGHT_CENTRE then
+    data_offset = (NIGHT_CENTRE - (start + QUIET_SPAN // 2 - offset)) % 24
+    return {"start": start, "share": round(share, 4), "ratio": round(share * 24 / QUIET_SPAN, 3),
+            "data_offset": int(data_offset - 24 if data_offset > 12 else data_offset)}
+
+
+def zone_advice(quiet: dict | None, zone: str) -> str | None:
+    """A warning when the quietest hours of the calls fall outside the night in ``zone``
+    (None when they are at night, the data is too small, or it has no clear night).
+
+    >>> zone_advice({"start": 16, "ratio": 0.1, "data_offset": 8}, "UTC").split("hours: ")[1]
+    'the times look like UTC from an operator at UTC+8: set window.timezone to its zone (such as Asia/Shanghai)'
+    >>> zone_advice({"start": 8, "ratio": 0.1, "data_offset": 0}, "Asia/Shanghai").split("hours: ")[1]
+    'the times look like local times written without a zone: set window.timezone: UTC (naive times are read as UTC, and a local time is then shifted twice)'
+    >>> zone_advice({"start": 1, "ratio": 0.1, "data_offset": 8}, "Asia/Shanghai") is None
+    True
+    """
+    if quiet is None or quiet["ratio"] > QUIET_MAX_RATIO:
+        return None
+    centre = quiet["start"] + QUIET_SPAN // 2
+    if abs((centre - NIGHT_CENTRE + 12) % 24 - 12) <= NIGHT_TOLERANCE:
+        return None
+    start, off = quiet["start"], quiet["data_offset"]
+    head = (f"the CDRs' quietest eight hours are {start:02d}:00-{(start + QUIET_SPAN) % 24:02d}:00 in "
+            f"window.timezone {zone!r}, not the night, so the evenings and weekends that tell family ties from work "
+            "ties are read at the wrong hours")
+    example = _ZONE_FOR_OFFSET.get(off)
+    operator = f"an operator at UTC{off:+d}" if off else "UTC"
+    such = f" (such as {example})" if example and off else ""
+    if zone == "UTC":
+        return f"{head}: the times look like UTC from {operator}: set window.timezone to its zone{such}"
+    if off == 0:
+        return (f"{head}: the times look like local times written without a zone: set window.timezone: UTC "
+                "(naive times are read as UTC, and a local time is then shifted twice)")
+    return f"{head}: if start_time is UTC, the operator's clock is at UTC{off:+d}{such}, not {zone}"

@@ -467,6 +467,37 @@ def test_a_country_code_the_config_does_not_strip_is_named(scheduler, world, tmp
     assert "subscribers' numbers are numbers in the CDRs with 86 in front" in res.stderr
 
 
+def test_a_clock_in_another_zone_is_named(scheduler, world, tmp_path):
+    """Calls that sleep from 08:00 to 16:00 UTC are an operator at UTC-8 whose times are UTC:
+    the run completes, says which zone would put the night at night, and keeps the quiet
+    hours in quality.json; with that zone set it says nothing."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    day_hours = np.array([h for h in range(24) if not 8 <= h < 16])
+    hours = np.where(rng.random(n) < 0.97, rng.choice(day_hours, n), rng.integers(8, 16, n))
+    days = rng.integers(1, 20, n)
+    start = dt.datetime.combine(AS_OF, dt.time())
+    numbers = [f"138{i:08d}" for i in range(60)]
+    rows = [{"caller": numbers[i % 60], "callee": numbers[(i * 7 + 1) % 60], "duration_s": 60, "event_type": "voice",
+             "start_time": start - dt.timedelta(days=int(d)) + dt.timedelta(hours=int(h), minutes=int(i % 60)),
+             "cdr_id": f"tz-{i}", "caller_imei": None} for i, (d, h) in enumerate(zip(days, hours))]
+    d = world.root / "cdr-tz"
+    write_partition_files(pa.Table.from_pylist(rows, schema=CDR_SCHEMA), d, 2)
+    out = world.root / "out-tz"
+    res = _run(scheduler, world, d, out, "--verbose")
+    quality, _ = _ok(res, out)
+    assert quality["time_range"]["quiet_hours"]["start"] == 8
+    assert "quietest eight hours are 08:00-16:00 in window.timezone 'UTC'" in res.stderr
+    assert "an operator at UTC-8: set window.timezone to its zone (such as America/Los_Angeles)" in res.stderr
+    cfg = tmp_path / "la.yaml"
+    cfg.write_text(JOB_YAML + "window:\n  timezone: America/Los_Angeles\n")
+    out2 = world.root / "out-tz-la"
+    res = _run(scheduler, world, d, out2, "--verbose", config=cfg)
+    quality, _ = _ok(res, out2)
+    # 01:00-09:00: on the as-of day (May) Los Angeles keeps summer time, UTC-7
+    assert quality["time_range"]["quiet_hours"]["start"] == 1 and "quietest" not in res.stderr
+
+
 def test_an_output_directory_inside_the_cdr_directory_is_refused(scheduler, world):
     """The next run would list the outputs (circle_history.parquet, edges.parquet ...) as CDRs."""
     d = world.root / "cdr-with-out"

@@ -212,3 +212,42 @@ def test_day_and_month_swapped_is_warned(random_cdr, write_partitions, run_graph
     every = {"rows_in": 10, "rows_used": 0, "quarantined_by_reason": {r: 0 for r in REASONS} | {"null_timestamp": 10}}
     with pytest.raises(InputError, match=r"do not read with ingest.start_time_format '%m/%d/%Y %H:%M:%S'"):
         check_usable_rows(every, window, "cdr/", time_setting(cfg))
+
+
+# ----------------------------------------------------------------------------- the clock's zone
+
+def _hours_of(table: pa.Table) -> np.ndarray:
+    us = pc.drop_null(table.column("start_time").cast(pa.timestamp("us")).cast(pa.int64())).to_numpy()
+    return np.bincount((us // 3_600_000_000) % 24, minlength=24)
+
+
+def test_the_hour_histogram_counts_every_timed_row(random_cdr, write_partitions, run_graph_stage, tmp_path):
+    table = random_cdr(seed=25, n_rows=3000, n_numbers=40)
+    write_partitions(table, tmp_path / "cdr", 3)
+    _, quality, _ = run_graph_stage(tmp_path / "cdr")
+    assert quality["time_range"]["rows_by_utc_hour"] == _hours_of(table).tolist()
+    # calls spread evenly over the day have no night to place: no advice either way
+    quiet = times.quiet_hours(quality["time_range"]["rows_by_utc_hour"], "UTC", AS_OF)
+    assert quiet["ratio"] > times.QUIET_MAX_RATIO and times.zone_advice(quiet, "UTC") is None
+
+
+def test_real_phones_sleep_at_night_and_a_shifted_clock_is_named():
+    """The Copenhagen phones, their clock moved by k hours: within 3 hours nothing is said;
+    beyond, the advice names the zone whose clock they would be (UTC-k)."""
+    from realdata import AS_OF as CNS_AS_OF
+    from realdata import cns_cdr_table
+
+    hours = _hours_of(cns_cdr_table())
+    for k in range(-11, 13):
+        shifted = np.roll(hours, k)  # every call k hours later on the clock
+        quiet = times.quiet_hours(shifted, "UTC", CNS_AS_OF)
+        advice = times.zone_advice(quiet, "UTC")
+        if abs(k) <= times.NIGHT_TOLERANCE:
+            assert advice is None, (k, quiet)
+        else:
+            assert quiet["data_offset"] == (-k if k < 12 else 12), (k, quiet)
+            assert f"an operator at UTC{-k if k < 12 else 12:+d}" in advice, (k, advice)
+    # local times written without a zone, read with the operator's zone: shifted twice
+    advice = times.zone_advice(times.quiet_hours(hours, "Asia/Shanghai", CNS_AS_OF), "Asia/Shanghai")
+    assert "local times written without a zone: set window.timezone: UTC" in advice
+    assert times.zone_advice(times.quiet_hours(hours, "Europe/Copenhagen", CNS_AS_OF), "Europe/Copenhagen") is None
