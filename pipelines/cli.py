@@ -22,6 +22,7 @@ log = logging.getLogger("socialgraph")
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
+EXIT_WARNINGS = 3  # socialgraph check --strict: the inputs would run, with warnings
 DEMO_BACKTEST_DAYS = 14
 
 
@@ -176,6 +177,39 @@ def _circles_summary(manifest: dict, flagged_and_contacts: bool = True) -> str |
     if flagged_and_contacts and "targets" in offers:
         parts.append(f"{offers['targets']:,} contacts in targets.csv")
     return "; ".join(parts)
+
+
+@main.command()
+@click.option("--cdr", required=True, help="CDR Parquet: a file, a directory (hive partitions ok) or a glob.")
+@click.option("--subscribers", required=True, help="Subscriber Parquet (the operator's own numbers).")
+@click.option("--operators", default=None, help="Operator prefixes YAML.")
+@click.option("--config", "config_path", default=None, help="Job config YAML.")
+@click.option("--as-of", callback=_date, default=None, help="Analysis date (default: the day after the sample's last CDR).")
+@click.option("--lookback-days", type=click.IntRange(1, 3660), default=None, help="Days of CDRs before --as-of (default 180).")
+@click.option("--sample-rows", type=click.IntRange(1), default=None,
+              help="Rows to read, whole row groups of files spread over the input (default 1,000,000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures and warnings as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 3 when there is a warning.")
+@_guarded
+def check(cdr, subscribers, operators, config_path, as_of, lookback_days, sample_rows, as_json, strict):
+    """Check the inputs and the job config on every file's footer and a sample of rows, in
+    seconds: the refusals a run would stop with (exit 2) and the warnings it would give, each
+    with the setting it names. Writes nothing."""
+    import json
+    from dataclasses import replace
+
+    from .check import SAMPLE_ROWS, check_inputs, format_report
+
+    cfg = load_config(config_path)
+    if lookback_days is not None:
+        cfg = replace(cfg, window=replace(cfg.window, lookback_days=lookback_days))
+    report = check_inputs(cdr, subscribers, operators, cfg, as_of=as_of, sample_rows=sample_rows or SAMPLE_ROWS)
+    if as_json:
+        click.echo(json.dumps({"figures": report.figures, "warnings": report.warnings}, indent=2, default=str))
+    else:
+        click.echo(format_report(report), nl=False)
+    if strict and report.warnings:
+        sys.exit(EXIT_WARNINGS)
 
 
 @main.command("config")

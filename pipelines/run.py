@@ -54,6 +54,7 @@ from .cluster import LazyClient, local_worker_memory, local_workers, make_comput
     spilled_bytes, total_threads, worker_memory_limit
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
+from .spellings import spelling_findings
 from .ingest import check_clock_zone, check_time_reading, check_usable_rows, open_cdrs, scan, time_setting
 from .io import FILE_MODE, InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, remove_leftovers, replace_dir, write_json, write_parquet, write_targets
@@ -554,39 +555,12 @@ def _circles_stage(graph, subscribers, as_of_day: int, cfg: JobConfig, previous:
 
 
 def _warn_longer_spellings(graph, sub_keys: np.ndarray, numbers) -> dict[str, dict[str, int]]:
-    """Subscribers' numbers seen in the CDRs with more digits in front (a country code the
-    ``numbers`` section does not strip), and subscribers' numbers that are CDR numbers with
-    more digits in front (the table written with the code, the CDRs without), by those
-    digits, for ``quality.json``; a warning naming the setting when they are more than a few:
-    each such person is two nodes, their ties split between them or all on the off-net one.
-    About half a second at 100M CDR rows."""
-    # ours: the subscriber table's numbers, not the on-net flag (home prefixes would make the
-    # national spellings of a table written with the code on-net too); theirs: every other node
-    keys = graph.keys  # sorted
-    ours = np.sort(np.asarray(sub_keys, np.int64))
-    pos = np.minimum(np.searchsorted(ours, keys), max(ours.size - 1, 0))
-    theirs = keys[ours[pos] != keys] if ours.size else keys
-    if ours.size == 0 or theirs.size == 0:
-        return {"longer_spellings": {}, "subscribers_with_longer_spellings": {}}
-    # only numbers longer than the other side's usual length can be its spelling with a code in
-    # front (and a national number's tail matching a short code by chance is left out)
-    usual_ours, usual_theirs = int(np.bincount(ours & 31).argmax()), int(np.bincount(theirs & 31).argmax())
-    found = longer_spellings(theirs[(theirs & 31) > usual_ours], ours)
-    reverse = longer_spellings(ours[(ours & 31) > usual_theirs], theirs)
-    least = max(10, 0.001 * ours.size)  # below this a count is chance, not a spelling
-    out = {}
-    for name, where, table, usual in (
-            ("longer_spellings", "numbers in the CDRs are subscribers' numbers", found, usual_ours),
-            ("subscribers_with_longer_spellings", "subscribers' numbers are numbers in the CDRs", reverse, usual_theirs)):
-        out[name] = {lead: count for lead, count in list(table.items())[:5] if count >= least}
-        if table:
-            lead, count = next(iter(table.items()))
-            if count >= max(least, 0.005 * ours.size):
-                log.warning("%d %s with %s in front: the same person under two spellings, their ties split. Set "
-                            "numbers.country_code: '%s' and national_length: %d in the job config (now %s / %s): "
-                            "quality.json numbers", count, where, lead, lead, usual, numbers.country_code,
-                            numbers.national_length)
-    return out
+    """:func:`pipelines.spellings.spelling_findings` on every number of the call graph, its
+    warnings logged; the counts for ``quality.json``. About half a second at 100M CDR rows."""
+    found, warnings = spelling_findings(graph.keys, sub_keys, numbers)
+    for w in warnings:
+        log.warning("%s: quality.json numbers", w)
+    return found
 
 
 def subscriber_contacts(graph, subscribers) -> np.ndarray:
