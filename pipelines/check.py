@@ -16,6 +16,7 @@ checked as ``run`` checks it.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socialgraph.config import JobConfig
-from socialgraph.subscribers import day_number, subscriber_quality, subscribers_from_arrow
+from socialgraph.kernels.numbers import NON_NUMERIC
+from socialgraph.numbers import normalize_numbers, number_shape, separators_in
+from socialgraph.subscribers import day_number, subscriber_quality, subscribers_from_arrow, unread_dnd_message
 from socialgraph.ties import REASONS, Window, clean_events
 
 from . import times
@@ -120,16 +123,24 @@ def check_inputs(cdr: str, subscribers: str, operators: str | None, cfg: JobConf
     # rows: what a run would use and quarantine (duplicates are not resolved on a sample)
     counts = np.zeros(len(REASONS) + 1, np.int64)
     a_keys, b_keys = [], []
-    types = []
+    types, non_numeric = [], []
+    code = REASONS.index("non_numeric_number") + 1
     for t in tables:
         clean = clean_events(t, window, cfg.numbers, event_types=(cfg.ingest.voice_types, cfg.ingest.sms_types))
         counts += np.bincount(clean.reason, minlength=len(REASONS) + 1)
+        bad = pa.array(clean.reason == code)
+        for c in ("caller", "callee"):
+            if len(non_numeric) < 1000:
+                values = t.column(c).filter(bad)
+                status = normalize_numbers(values, cfg.numbers)[1]
+                non_numeric += values.filter(pa.array(status == NON_NUMERIC)).cast(pa.string()).to_pylist()[:1000]
         a_keys.append(clean.a)
         b_keys.append(clean.b)
         types.append(pc.utf8_lower(pc.utf8_trim_whitespace(t.column("event_type").cast(pa.string()))))
     fig["rows"] = {"used": int(counts[0]), **{r: int(counts[i + 1]) for i, r in enumerate(REASONS) if counts[i + 1]}}
     _event_types(report, pa.chunked_array(types), cfg)
     _rows(report, counts, n, window, cfg, tr)
+    _number_shapes(report, non_numeric, counts[code], n, cfg)
 
     # numbers: the subscribers' share of the used rows, and their spellings
     a, b = np.concatenate(a_keys), np.concatenate(b_keys)
@@ -162,9 +173,12 @@ def check_inputs(cdr: str, subscribers: str, operators: str | None, cfg: JobConf
     # the subscriber table at that as-of
     today = day_number(dt.datetime.now(dt.timezone.utc).date())
     fig["subscribers"] = subscriber_quality(subs, day_number(as_of), today)
+    if subs.issues.get("unread_dnd"):
+        report.warn(unread_dnd_message(subs.issues["unread_dnd"]))
     if subs.issues.get("null_dnd"):
-        report.warn(f"{subs.issues['null_dnd']:,} subscriber(s) have no dnd value: kept off the contact lists "
-                    "(privacy.contact_unknown_dnd: true would list them)")
+        report.warn(f"{subs.issues['null_dnd']:,} subscriber(s) have no dnd value: "
+                    + ("listed as contactable (privacy.contact_unknown_dnd)" if cfg.privacy.contact_unknown_dnd
+                       else "kept off the contact lists (privacy.contact_unknown_dnd: true would list them)"))
     if fig["subscribers"]["active_at_as_of"] == 0:
         report.warn(f"no subscriber is active on {as_of}: check the subscriber table's activation and churn dates")
     if cfg.window.lookback_days < 2 * cfg.contagion.window_days:
@@ -202,6 +216,7 @@ def _rows(report: CheckReport, counts: np.ndarray, n: int, window: Window, cfg: 
                                   f"sample covers {tr['core']['first']}..{tr['core']['last']}" if tr and "core" in tr
                                   else "no sampled row falls in the window",
                 "unknown_event_type": "set ingest.voice_types and ingest.sms_types",
+                "non_numeric_number": "the numbers are not plain digits (next warning)",
                 "null_timestamp": f"the start_time values do not read with {time_setting(cfg)}" if time_setting(cfg)
                                   else "start_time is null"}.get(top, "check the columns and the numbers section")
         report.warn(f"no sampled row is usable ({top} {by_reason[top]:,} of {n:,}): {hint}")
@@ -209,10 +224,31 @@ def _rows(report: CheckReport, counts: np.ndarray, n: int, window: Window, cfg: 
     if setting and n and by_reason["null_timestamp"] / n > TIME_WARN_SHARE:
         report.warn(f"{by_reason['null_timestamp'] / n:.1%} of the sampled rows have a start_time that does not read "
                     f"with {setting}")
-    for reason in ("non_numeric_number", "number_too_long", "null_number"):
+    for reason in ("number_too_long", "null_number"):
         if n and by_reason[reason] / n > 0.01:
             report.warn(f"{by_reason[reason] / n:.1%} of the sampled rows are quarantined as {reason}: check the "
                         "caller and callee columns (and columns.caller / columns.callee)")
+
+
+def _number_shapes(report: CheckReport, values: list[str], rows: int, n: int, cfg: JobConfig) -> None:
+    """Non-numeric numbers by shape (``ddd-dddd-dddd``: no digit shown), and the separators
+    that would read the formatted ones."""
+    if not values:
+        return
+    shapes = Counter(number_shape(v) for v in values)
+    report.figures["non_numeric_shapes"] = [{"shape": s, "numbers": c} for s, c in shapes.most_common(5)]
+    if rows / n <= 0.01:
+        return
+    seps = Counter(c for v in values for c in separators_in(v))
+    readable = sum(1 for v in values if separators_in(v))
+    text = (f"{rows / n:.1%} of the sampled rows are quarantined as non_numeric_number, most numbers shaped "
+            f"{shapes.most_common(1)[0][0]}")
+    if readable >= 0.5 * len(values):
+        chars = "".join(sorted(set(seps) | set(cfg.numbers.separators)))
+        text += f": numbers.separators: {chars!r} in the job config reads the formatted ones"
+    else:
+        text += ": check the caller and callee columns (and columns.caller / columns.callee)"
+    report.warn(text)
 
 
 def format_report(report: CheckReport) -> str:

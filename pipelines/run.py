@@ -45,7 +45,13 @@ from socialgraph.schema import (
     NUMBER_CHANGES,
     SUBSCRIBERS_SCORED,
 )
-from socialgraph.subscribers import active_after_churn, day_number, subscriber_quality, subscribers_from_arrow
+from socialgraph.subscribers import (
+    active_after_churn,
+    day_number,
+    subscriber_quality,
+    subscribers_from_arrow,
+    unread_dnd_message,
+)
 from socialgraph.ties import N_BLOCKS, Window
 
 from . import catalog
@@ -202,6 +208,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         except ValueError as e:
             raise InputError(f"{spec.subscribers}: {e}") from None
         sub_keys = subscribers.key
+        if subscribers.issues["unread_dnd"]:
+            log.warning("%s", unread_dnd_message(subscribers.issues["unread_dnd"]))
         if subscribers.issues["null_dnd"]:
             log.warning("%d subscriber(s) have no dnd value: %s (quality.json subscribers.null_dnd)",
                         subscribers.issues["null_dnd"],

@@ -93,8 +93,16 @@ class NumberConfig:
 
     country_code: str | None = None
     national_length: int | None = None
+    #: characters removed from inside numbers before they are read, for exports that format
+    #: them (``"138 0000 0001"``, ``"(0)20-7946-0958"``): e.g. ``" -.()/"``. Empty by default:
+    #: the contract's numbers are digits, and a formatted one is quarantined as non-numeric.
+    separators: str = ""
 
     def __post_init__(self):
+        sep = self.separators
+        if not isinstance(sep, str) or len(sep) > 16 or any(c.isalnum() or c == "+" for c in sep):
+            raise ValueError("numbers.separators must be a few punctuation or space characters (not +), such as "
+                             f"' -.()', got {sep!r}")
         cc = self.country_code
         if cc is not None and (not isinstance(cc, str) or not cc.isdigit() or len(cc) > 4):
             raise ValueError(f"numbers.country_code must be 1-4 digits as a string, got {cc!r}")

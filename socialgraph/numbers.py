@@ -87,6 +87,8 @@ def normalize_numbers(values, numbers: NumberConfig = NumberConfig()) -> tuple[n
     status : ndarray of int8, a key of :data:`NUMBER_STATUS`
     """
     chunks = _as_large_string_chunks(values)
+    for sep in numbers.separators:  # a literal replace per character: no regex on every number
+        chunks = [pc.replace_substring(ch, sep, "") for ch in chunks]
     n = sum(len(c) for c in chunks)
     keys = np.empty(n, dtype=np.int64)
     status = np.empty(n, dtype=np.int8)
@@ -111,15 +113,58 @@ def normalize_numbers(values, numbers: NumberConfig = NumberConfig()) -> tuple[n
 
 
 def number_keys(values, numbers: NumberConfig = NumberConfig()) -> np.ndarray:
-    """Keys of numbers that must all be valid (e.g. a subscriber table); raises on a bad one."""
+    """Keys of numbers that must all be valid (e.g. a subscriber table); raises on a bad one,
+    naming its shape (never its digits) and, for a formatted number, the setting that reads it.
+
+    >>> number_keys(["13800000001", "138-0000-0002"])
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 number(s) cannot be normalised (first at row 1: non_numeric_number, shaped ddd-dddd-dddd; numbers.separators: '-' would read it)
+    """
     keys, status = normalize_numbers(values, numbers)
     bad = np.flatnonzero(status != _k.OK)
     if bad.size:
-        raise ValueError(
-            f"{bad.size} number(s) cannot be normalised (first at row {bad[0]}: "
-            f"{NUMBER_STATUS[int(status[bad[0]])]})"
-        )
+        first = int(bad[0])
+        detail = NUMBER_STATUS[int(status[first])]
+        if status[first] == _k.NON_NUMERIC:
+            raw = _as_large_string_chunks(values)
+            text = pa.chunked_array(raw).take([first]).to_pylist()[0] if raw else None
+            if text is not None:
+                detail += f", shaped {number_shape(text)}"
+                sep = separators_in(text)
+                if sep:
+                    detail += f"; numbers.separators: {''.join(sorted(set(sep + numbers.separators)))!r} would read it"
+        raise ValueError(f"{bad.size} number(s) cannot be normalised (first at row {first}: {detail})")
     return keys
+
+
+#: characters a formatted number is written with, besides digits and a leading +
+SEPARATORS = " -.()/"
+
+
+def number_shape(text: str, limit: int = 24) -> str:
+    """A number's shape with every digit as ``d`` and every other letter as ``a``: what is
+    wrong with it, without a digit of it (personal data).
+
+    >>> number_shape("+86 138-0000-0001"), number_shape("tel:138"), number_shape("١٣٨")
+    ('+dd ddd-dddd-dddd', 'aaa:ddd', 'ddd')
+    """
+    out = "".join("d" if c.isdigit() else "a" if c.isalpha() else c for c in text.strip())
+    return out if len(out) <= limit else out[:limit] + "..."
+
+
+def separators_in(text: str) -> str:
+    """The separators that, removed, leave ``text`` a number of ASCII digits (with an
+    optional leading +); empty when none would (letters, or not a number at all).
+
+    >>> separators_in("138-0000 0001"), separators_in("+86 (138) 0000"), separators_in("138a0001")
+    ('- ', ' ()', '')
+    """
+    body = text.strip().removeprefix("+")
+    kept = "".join(c for c in body if c not in SEPARATORS)
+    if not kept or not all("0" <= c <= "9" for c in kept):
+        return ""
+    return "".join(dict.fromkeys(c for c in body if c in SEPARATORS))
 
 
 def format_numbers(keys: np.ndarray) -> pa.Array:

@@ -83,7 +83,7 @@ SUBSCRIBER_INPUT: InputSpec = {
     "vnet_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string"),
     "family_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string"),
     "vas_count": (False, _numeric, "an integer"),
-    "dnd": (False, _boolean, "a boolean"),
+    "dnd": (False, lambda t: _boolean(t) or _stringish(t), "a boolean (or text: Y/N, yes/no, true/false)"),
     "imei": (False, _number, "a string"),
 }
 

@@ -65,6 +65,48 @@ class Subscribers:
         return pd.notna(self.family_id) | pd.notna(self.vnet_id)
 
 
+#: text values of ``dnd`` (any case, surrounding spaces ignored): opted out, and not
+DND_TEXT = {True: ("y", "yes", "true", "t", "1"), False: ("n", "no", "false", "f", "0")}
+
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def dnd_from_text(column) -> tuple[pa.ChunkedArray, dict[str, int]]:
+    """A text ``dnd`` column as booleans by :data:`DND_TEXT`. Any other text (``""``,
+    ``"?"``) counts as opted out, whatever ``privacy.contact_unknown_dnd`` says of a missing
+    value: a flag the job cannot read must not put someone on a contact list. Null stays
+    null (missing). Returns the column and the values not read with their counts.
+
+    >>> flags, unread = dnd_from_text(pa.chunked_array([["Y", " n ", "YES", "", "maybe", None, "0"]]))
+    >>> flags.to_pylist(), unread
+    ([True, False, True, True, True, None, False], {'': 1, 'maybe': 1})
+    >>> unread_dnd_message(unread)
+    "2 subscriber(s) have a dnd value the job does not read ('' 1, 'maybe' 1): kept off the contact lists; as text, dnd reads Y/N, yes/no, true/false, t/f and 1/0"
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    norm = pc.utf8_lower(pc.utf8_trim_whitespace(column.cast(pa.string())))
+    yes = pc.is_in(norm, pa.array(DND_TEXT[True]))
+    no = pc.is_in(norm, pa.array(DND_TEXT[False]))
+    flags = pc.if_else(column.is_valid(), pc.invert(no), pa.scalar(None, pa.bool_()))
+    unread = pc.filter(column, pc.and_(column.is_valid(), pc.invert(pc.or_(yes, no))))
+    counts = {d["values"]: d["counts"] for d in pc.value_counts(unread).to_pylist()}
+    return pa.chunked_array([flags]), dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def unread_dnd_message(unread: dict[str, int]) -> str:
+    """The warning for text ``dnd`` values that do not read (:func:`dnd_from_text`)."""
+    shown = ", ".join(f"{v[:20]!r} {c:,}" for v, c in list(unread.items())[:3])
+    return (f"{sum(unread.values()):,} subscriber(s) have a dnd value the job does not read ({shown}): kept off the "
+            "contact lists; as text, dnd reads Y/N, yes/no, true/false, t/f and 1/0")
+
+
 def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig(),
                            unknown_dnd: bool = True) -> Subscribers:
     """Normalise a subscriber table (contract columns; optional ones may be missing).
@@ -77,7 +119,9 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
     A ``dnd`` column with a missing value says nothing about consent: such a subscriber
     counts as opted out (``unknown_dnd``, the default; a lost flag must not put someone who
     said no on a contact list), and ``issues["null_dnd"]`` counts them. Without a ``dnd``
-    column nobody has opted out.
+    column nobody has opted out. A text ``dnd`` (a BSS extract's ``Y``/``N``) reads by
+    :data:`DND_TEXT`; any other text counts as opted out, and ``issues["unread_dnd"]`` holds
+    those values and their counts (a flag, not personal data).
 
     >>> t = pa.table({"msisdn": ["13800000001", "13800000002"],
     ...               "activation_date": pa.array([dt.date(2025, 1, 1)] * 2)})
@@ -102,11 +146,16 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
             return _strings(c)
         return pc.fill_null(c.cast(pa.float64()), float(default)).to_numpy().astype(kind)
 
+    unread_dnd: dict[str, int] = {}
+    if "dnd" in names and _is_text(table.column("dnd").type):
+        dnd, unread_dnd = dnd_from_text(table.column("dnd"))
+        table = table.set_column(names.index("dnd"), "dnd", dnd)
     activation = _days(table.column("activation_date"))
     churn = _days(table.column("churn_date")) if "churn_date" in names else np.full(n, NEVER, np.int64)
     issues = {"null_activation_date": int((activation == NEVER).sum()),
               "churn_before_activation": int((churn < activation).sum()),
-              "null_dnd": int(table.column("dnd").null_count) if "dnd" in names else 0}
+              "null_dnd": int(table.column("dnd").null_count) if "dnd" in names else 0,
+              "unread_dnd": unread_dnd}
     frame = pd.DataFrame({
         "key": keys,
         "activation_day": activation,

@@ -150,3 +150,51 @@ def test_the_command(tmp_path):
     assert res.exit_code == 2
     assert [line for line in res.stderr.splitlines() if line.strip()][0].startswith("socialgraph: error: ")
     assert not (tmp_path / "missing").exists()
+
+
+def _dashed(table: pa.Table) -> pa.Table:
+    for c in ("caller", "callee"):
+        col = table.column(c)
+        dashed = pc.binary_join_element_wise(pc.utf8_slice_codeunits(col, 0, 3), pc.utf8_slice_codeunits(col, 3, 7),
+                                             pc.utf8_slice_codeunits(col, 7, 30), "-")
+        table = table.set_column(table.schema.get_field_index(c), c, dashed)
+    return table
+
+
+def test_formatted_numbers_are_named_and_read_with_separators(random_cdr, write_partitions, run_graph_stage, tmp_path):
+    subs = _subscribers(tmp_path / "subs.parquet", NUMBERS)
+    t = _calls(3000, NUMBERS, seed=7)
+    write_partition_files(t, tmp_path / "plain", 2)
+    write_partition_files(_dashed(t), tmp_path / "dash", 2)
+    report = check_inputs(str(tmp_path / "dash"), subs, None, _config())
+    assert any("shaped ddd-dddd-dddd: numbers.separators: '-'" in w for w in report.warnings), report.warnings
+    assert report.figures["non_numeric_shapes"][0]["shape"] == "ddd-dddd-dddd"
+    cfg = _config()
+    dashed_cfg = replace(cfg, numbers=replace(cfg.numbers, separators="-"))
+    report = check_inputs(str(tmp_path / "dash"), subs, None, dashed_cfg)
+    assert report.warnings == []
+    assert report.figures["rows"] == check_inputs(str(tmp_path / "plain"), subs, None, cfg).figures["rows"]
+    # the run: the same ties from formatted numbers as from plain ones
+    table = random_cdr(seed=32, n_rows=800, n_numbers=40, dirty=False)
+    write_partitions(table, tmp_path / "r-plain", 2)
+    write_partitions(_dashed(table), tmp_path / "r-dash", 2)
+    base = JobConfig(numbers=number_config())
+    plain, q_plain, _ = run_graph_stage(tmp_path / "r-plain", base)
+    ours, q_ours, _ = run_graph_stage(tmp_path / "r-dash", replace(base, numbers=replace(base.numbers, separators="-")))
+    assert q_ours["quarantined_by_reason"] == q_plain["quarantined_by_reason"] and q_ours["rows_used"] > 0
+    key = ["a", "b"]
+    assert ours.to_pandas().sort_values(key, ignore_index=True).equals(plain.to_pandas().sort_values(key, ignore_index=True))
+
+
+def test_subscriber_flags_are_named(tmp_path):
+    write_partition_files(_calls(3000, NUMBERS, seed=8), tmp_path / "cdr", 2)
+    flags = ["Y", "n", " yes", "?", None] * 40
+    pq.write_table(pa.table({"msisdn": NUMBERS, "activation_date": pa.array([dt.date(2020, 1, 1)] * 200),
+                             "dnd": pa.array(flags, pa.string())}), tmp_path / "subs.parquet")
+    report = check_inputs(str(tmp_path / "cdr"), str(tmp_path / "subs.parquet"), None, _config())
+    assert report.figures["subscribers"]["null_dnd"] == 40
+    assert any("40 subscriber(s) have a dnd value the job does not read ('?' 40)" in w for w in report.warnings)
+    assert any("40 subscriber(s) have no dnd value: kept off" in w for w in report.warnings)
+    asked = replace(_config(), privacy=replace(_config().privacy, contact_unknown_dnd=True))
+    report = check_inputs(str(tmp_path / "cdr"), str(tmp_path / "subs.parquet"), None, asked)
+    assert any("40 subscriber(s) have no dnd value: listed as contactable" in w for w in report.warnings)

@@ -178,3 +178,38 @@ def test_mask_number_examples():
     assert mask_number("13812345678") == "138****5678"
     assert mask_number("1234567") == "*****67"
     assert mask_number("1234") == "****"
+
+
+separator = st.sampled_from([" ", "-", ".", "(", ")", "/"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(raw_numbers(), max_size=30), cfg=configs, data=st.data())
+def test_separators_are_read_as_if_absent(values, cfg, data):
+    """A number formatted with separators (``numbers.separators``) reads as the same number
+    written without them; without the setting it is non-numeric."""
+    from dataclasses import replace
+
+    seps = "".join(data.draw(st.sets(separator, min_size=1)))
+
+    def format_(v):
+        if v is None or len(v) < 2:
+            return v
+        cut = data.draw(st.integers(1, len(v) - 1))
+        return v[:cut] + data.draw(st.sampled_from(sorted(seps))) + v[cut:]
+
+    formatted = [format_(v) for v in values]
+    stripped = [None if v is None else "".join(c for c in v if c not in seps) for v in formatted]
+    keys, status = normalize_numbers(pa.array(formatted, pa.string()), replace(cfg, separators=seps))
+    want_keys, want_status = normalize_numbers(pa.array(stripped, pa.string()), cfg)
+    assert status.tolist() == want_status.tolist() and keys.tolist() == want_keys.tolist()
+
+
+def test_a_formatted_number_is_named_by_its_shape_and_the_setting():
+    with pytest.raises(ValueError, match=r"shaped \+dd ddd-dddd-dddd; numbers.separators: ' -' would read it"):
+        number_keys(["13800000001", "+86 138-0000-0002"])
+    assert number_keys(["+86 138-0000-0002"], NumberConfig(country_code="86", separators=" -")).tolist() == \
+        number_keys(["13800000002"]).tolist()
+    for bad in ("1", "+", "-a"):
+        with pytest.raises(ValueError, match="numbers.separators"):
+            NumberConfig(separators=bad)

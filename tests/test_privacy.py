@@ -172,3 +172,14 @@ def test_a_subscriber_whose_dnd_flag_is_missing_is_not_listed_unless_asked(tmp_p
     asked = tmp_path / "asked"
     assert _run(world, asked).returncode == 0
     assert listed(asked) == first
+
+    # the flag as a BSS extract writes it, Y / N, with the lost ones as text the job cannot
+    # read: those stay off the list even where a missing value would be listed
+    text = pc.if_else(pa.array([t in lost for t in tails]), "?",
+                      pc.if_else(subs.column("dnd"), " Y", "n"))
+    pq.write_table(subs.set_column(subs.schema.get_field_index("dnd"), "dnd", text), world / "subscribers.parquet")
+    as_text = tmp_path / "as-text"
+    proc = _run(world, as_text)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(lost)} subscriber(s) have a dnd value the job does not read ('?' {len(lost)})" in proc.stderr
+    assert set(listed(as_text)) == set(first) - lost
