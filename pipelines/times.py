@@ -1,4 +1,4 @@
-"""``start_time`` columns that are not Parquet timestamps: text and numbers since the epoch.
+"""Times in the CDRs: ``start_time`` as text or numbers, and the zone the clock keeps.
 
 The contract asks for a timestamp column, and a timestamp column is always read as it is.
 Real exports often carry the time as text (a switch's ``20260105143000``, a CSV's
@@ -8,9 +8,13 @@ change a column's type is a job the reader can do on the way. It does so only wh
 unit would shift every call silently. Without the setting such a column is refused up front
 with the line to add, guessed from the file's own statistics (:func:`time_hint`).
 
-Every function returns naive UTC microseconds (``timestamp[us]``), the type the rest of the
-job reads; a value that cannot be read becomes null, which the job quarantines as
+The readers return naive UTC microseconds (``timestamp[us]``), the type the rest of the job
+reads; a value that cannot be read becomes null, which the job quarantines as
 ``null_timestamp`` (the quarantine then keeps the value as read in ``start_time_text``).
+
+The second part (:func:`quiet_hours`, :func:`zone_advice`) places the night: people call
+least at night, so calls quietest at noon in ``window.timezone`` mean the zone is wrong, and
+with it the evening and weekend hours that tell family ties from work ties.
 """
 
 from __future__ import annotations
