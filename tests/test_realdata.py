@@ -443,6 +443,27 @@ def test_whole_job_runs_on_a_real_export_with_its_own_column_names(whole_job):
         assert (out / name).exists(), name
 
 
+def test_check_on_the_real_export_warns_of_nothing_and_counts_what_the_run_counts(whole_job):
+    """``socialgraph check`` on the same export, sampling all of it: real phones sleep at night
+    (quietest from 00:00 UTC, the study's clock), every row has a subscriber at one end, and
+    the rows it would use are the run's, plus the 21 exact duplicates the run resolves."""
+    from pipelines.check import check_inputs
+    from pipelines.config_file import load_config
+
+    proc, out, _, rows = whole_job
+    assert proc.returncode == 0, proc.stderr
+    root = out.parent
+    report = check_inputs(str(root / "export.parquet"), str(root / "subscribers.parquet"),
+                          str(root / "operators.yaml"), load_config(str(root / "job.yaml")))
+    assert report.warnings == []
+    assert report.figures["cdr"]["sampled_rows"] == rows
+    assert report.figures["quiet_hours"]["start"] == 0 and report.figures["quiet_hours"]["ratio"] < 0.3
+    assert report.figures["numbers"]["rows_with_a_subscriber"] == 1.0
+    q = json.loads((out / "quality.json").read_text())
+    assert report.figures["window"]["as_of"] == AS_OF.isoformat()
+    assert report.figures["rows"]["used"] == q["rows_used"] + q["quarantined_by_reason"]["duplicate_cdr_id"]
+
+
 def test_whole_job_flags_a_real_circle_that_left_together(whole_job):
     """Two members of a real family circle leave in the last ten days (the third, opted out of
     marketing, stays): a flagged circle holds both, its remaining member is not listed (dnd),
