@@ -76,10 +76,61 @@ def parse_text(col, fmt: str):
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     if fmt != ISO:
-        return _naive_us(pc.strptime(col, format=fmt, unit="us", error_is_null=True))
+        col = pc.utf8_trim_whitespace(col)  # fixed-width exports pad their fields
+        return _naive_us(_no_rollover(col, pc.strptime(col, format=fmt, unit="us", error_is_null=True), fmt))
     if isinstance(col, pa.ChunkedArray):
         return pa.chunked_array([_parse_iso(c) for c in col.chunks], pa.timestamp("us"))
     return _parse_iso(col)
+
+
+_WIDTH = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2, "y": 2}
+
+
+def day_offset(fmt: str) -> int | None:
+    """Where the day of the month stands in text of a fixed-width format (None: not fixed).
+
+    >>> day_offset("%Y%m%d%H%M%S"), day_offset("%d/%m/%Y"), day_offset("%Y-%m-%d %z")
+    (6, 0, None)
+    """
+    pos, i, day = 0, 0, None
+    while i < len(fmt):
+        if fmt[i] == "%":
+            d = fmt[i + 1:i + 2]
+            if d not in _WIDTH:
+                return None
+            if d == "d":
+                day = pos
+            pos += _WIDTH[d]
+            i += 2
+        else:
+            pos += 1
+            i += 1
+    return day
+
+
+def _no_rollover(text, parsed, fmt: str):
+    """Null where Arrow's strptime rolled an impossible day over into the next month (it
+    reads 2024-02-30 as 2024-03-01): the day it read must be the day written. Checked for
+    fixed-width formats, where the day's place is known, and only on days 29-31, the only
+    ones that can roll over."""
+    at = day_offset(fmt)
+    if at is None:
+        return parsed
+    if isinstance(text, pa.ChunkedArray):
+        text, parsed = text.combine_chunks(), parsed.combine_chunks()
+    digits = pc.utf8_slice_codeunits(text, at, at + 2)
+    late = pc.and_(pc.and_(pc.greater_equal(digits, "29"), pc.less_equal(digits, "31")), pc.utf8_is_digit(digits))
+    late = np.flatnonzero(pc.fill_null(late, False).to_numpy(zero_copy_only=False))
+    if late.size == 0:
+        return parsed
+    idx = pa.array(late)
+    written = pc.cast(digits.take(idx), pa.int64())
+    rolled = late[pc.fill_null(pc.not_equal(pc.day(parsed.take(idx)), written), False).to_numpy(zero_copy_only=False)]
+    if rolled.size == 0:
+        return parsed
+    keep = np.ones(len(parsed), bool)
+    keep[rolled] = False
+    return pc.if_else(pa.array(keep), parsed, pa.scalar(None, parsed.type))
 
 
 def _parse_iso(arr: pa.Array) -> pa.Array:

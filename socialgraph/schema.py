@@ -75,8 +75,8 @@ CDR_INPUT: InputSpec = {
 
 SUBSCRIBER_INPUT: InputSpec = {
     "msisdn": (True, _number, "a string phone number"),
-    "activation_date": (True, _date, "a date"),
-    "churn_date": (False, _date, "a date (null = active)"),
+    "activation_date": (True, lambda t: _date(t) or _stringish(t), "a date (or ISO text: 2024-01-05)"),
+    "churn_date": (False, lambda t: _date(t) or _stringish(t), "a date, null = active (or ISO text)"),
     "plan": (False, _stringish, "a string"),
     "arpu": (False, _numeric, "a float"),
     "balance": (False, _numeric, "a float"),

@@ -29,7 +29,51 @@ def day_number(d: dt.date) -> int:
     return (d - _EPOCH).days
 
 
-def _days(col: pa.ChunkedArray) -> np.ndarray:
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}([T ].*)?$"
+
+
+def dates_from_text(col, name: str) -> pa.Array:
+    """ISO dates written as text (``2024-01-05``, or with a time after it, as CRM extracts
+    write them) as ``date32``; an empty value is null. Any other text is refused, naming the
+    column and an example: ``05/01/2024`` could be either of two days.
+
+    >>> dates_from_text(pa.chunked_array([["2024-01-05", " 2024-02-29 00:00:00", "", None]]), "x").to_pylist()
+    [datetime.date(2024, 1, 5), datetime.date(2024, 2, 29), None, None]
+    >>> dates_from_text(pa.chunked_array([["2024-01-05", "05/01/2024", "2024-02-30"]]), "activation_date")
+    Traceback (most recent call last):
+    ...
+    ValueError: column 'activation_date': 2 value(s) are not ISO dates (YYYY-MM-DD), e.g. '05/01/2024'
+    """
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    text = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    given = pc.and_(text.is_valid(), pc.greater(pc.utf8_length(text), 0))
+    head = pc.if_else(pc.fill_null(pc.match_substring_regex(text, _ISO_DATE), False),
+                      pc.utf8_slice_codeunits(text, 0, 10), pa.scalar(None, pa.string()))
+    try:  # Arrow's cast refuses an impossible day (2024-02-30), where its strptime rolls it over
+        dates = head.cast(pa.date32())
+    except pa.ArrowInvalid:
+        dates = pa.array([_iso_date(v) for v in head.to_pylist()], pa.date32())
+    bad = pc.and_(given, dates.is_null())
+    n_bad = pc.sum(bad).as_py() or 0
+    if n_bad:
+        example = pc.filter(text, bad)[0].as_py()
+        raise ValueError(f"column {name!r}: {n_bad} value(s) are not ISO dates (YYYY-MM-DD), e.g. {example[:30]!r}")
+    return dates
+
+
+def _iso_date(v: str | None) -> dt.date | None:
+    try:
+        return None if v is None else dt.date.fromisoformat(v)
+    except ValueError:
+        return None
+
+
+def _days(col: pa.ChunkedArray, name: str = "date") -> np.ndarray:
+    if _is_text(col.type):
+        col = dates_from_text(col, name)
     if pa.types.is_timestamp(col.type):
         col = pc.cast(col, pa.timestamp("s", tz=col.type.tz), safe=False).cast(pa.int64())
         vals = pc.fill_null(col, NEVER * 86400).to_numpy() // 86400
@@ -150,8 +194,8 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
     if "dnd" in names and _is_text(table.column("dnd").type):
         dnd, unread_dnd = dnd_from_text(table.column("dnd"))
         table = table.set_column(names.index("dnd"), "dnd", dnd)
-    activation = _days(table.column("activation_date"))
-    churn = _days(table.column("churn_date")) if "churn_date" in names else np.full(n, NEVER, np.int64)
+    activation = _days(table.column("activation_date"), "activation_date")
+    churn = _days(table.column("churn_date"), "churn_date") if "churn_date" in names else np.full(n, NEVER, np.int64)
     issues = {"null_activation_date": int((activation == NEVER).sum()),
               "churn_before_activation": int((churn < activation).sum()),
               "null_dnd": int(table.column("dnd").null_count) if "dnd" in names else 0,

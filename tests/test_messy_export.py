@@ -2,7 +2,7 @@
 
 The synthetic operator is written again the way a real BSS/switch export comes: its own
 column names, times as switch text (``20260105143000``), numbers formatted ``138 0000 0001``,
-event types ``MOC`` / ``SMS_MO``, ``dnd`` as ``Y`` / ``N``. A user runs ``socialgraph check``,
+event types ``MOC`` / ``SMS_MO``, ``dnd`` as ``Y`` / ``N``, dates as text. A user runs ``socialgraph check``,
 sets what each of its lines names, and runs again until it is clean; ``socialgraph run`` with
 that config must then give what the clean world gives: the same row accounting, ties, circles,
 flags and contact list.
@@ -54,8 +54,11 @@ def _messy(world: Path, out: Path) -> None:
         pq.write_table(messy, out / "cdr" / f"export-{i:03d}.parquet")
     subs = pq.read_table(world / "subscribers.parquet")
     subs = subs.set_column(subs.schema.get_field_index("msisdn"), "msisdn", _spaced(subs.column("msisdn")))
-    dnd = pc.if_else(subs.column("dnd"), "Y", "N")
-    pq.write_table(subs.set_column(subs.schema.get_field_index("dnd"), "dnd", dnd), out / "subscribers.parquet")
+    subs = subs.set_column(subs.schema.get_field_index("dnd"), "dnd", pc.if_else(subs.column("dnd"), "Y", "N"))
+    for c in ("activation_date", "churn_date"):  # text, and an active line's churn date empty, as a CSV has it
+        text = pc.strftime(subs.column(c).cast(pa.timestamp("s")), format="%Y-%m-%d")
+        subs = subs.set_column(subs.schema.get_field_index(c), c, pc.fill_null(text, ""))
+    pq.write_table(subs, out / "subscribers.parquet")
 
 
 def test_check_leads_a_messy_export_to_the_clean_worlds_results(tmp_path):

@@ -8,6 +8,8 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from socialgraph.config import NumberConfig
@@ -166,3 +168,29 @@ def test_active_at():
     # never churned: active from the day after activation, forever
     assert s.active_at(d + 10**6)[0]
     assert not s.active_at(d - 1)[0] and s.active_at(d)[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.dates(dt.date(1990, 1, 1), dt.date(2090, 12, 31))), min_size=1, max_size=30),
+       st.sampled_from(["", " 00:00:00", "T08:15:00"]))
+def test_iso_text_dates_read_as_dates(dates, time_part):
+    """A CRM extract's dates as text (``2024-01-05``, with a time, or empty for none) give the
+    days a date column gives."""
+    msisdn = [f"138{i:08d}" for i in range(len(dates))]
+    as_date = pa.table({"msisdn": msisdn, "activation_date": pa.array(dates, pa.date32()),
+                        "churn_date": pa.array(dates, pa.date32())})
+    text = [" " + d.isoformat() + time_part if d else ("" if i % 2 else None) for i, d in enumerate(dates)]
+    as_text = pa.table({"msisdn": msisdn, "activation_date": pa.array(text, pa.string()),
+                        "churn_date": pa.array(text, pa.string())})
+    a, b = subscribers_from_arrow(as_date), subscribers_from_arrow(as_text)
+    assert_array_equal(a.activation_day, b.activation_day)
+    assert_array_equal(a.churn_day, b.churn_day)
+    assert a.issues == b.issues
+
+
+def test_text_dates_that_are_not_iso_are_refused_naming_the_column():
+    for bad in ("05/01/2024", "2024-02-30", "2024-1-5", "yesterday"):
+        t = pa.table({"msisdn": ["13800000001", "13800000002"], "activation_date": ["2024-01-05", "2024-01-06"],
+                      "churn_date": pa.array([None, bad], pa.string())})
+        with pytest.raises(ValueError, match=f"column 'churn_date': 1 value\\(s\\) are not ISO dates .*{bad[:4]}"):
+            subscribers_from_arrow(t)

@@ -60,8 +60,14 @@ def test_numbers_read_in_their_unit(moment, unit):
 
 
 def test_values_that_are_not_times_become_null():
-    text = pa.array(["20260105143000", "2026-01-05", "", None, "20261305143000", "garbage"])
-    assert times.parse_text(text, "%Y%m%d%H%M%S").to_pylist() == [dt.datetime(2026, 1, 5, 14, 30)] + [None] * 5
+    text = pa.array(["20260105143000", "2026-01-05", "", None, "20261305143000", "garbage", "20260230143000",
+                     "20260431000000", " 20260105143000 "])
+    assert times.parse_text(text, "%Y%m%d%H%M%S").to_pylist() == \
+        [dt.datetime(2026, 1, 5, 14, 30)] + [None] * 7 + [dt.datetime(2026, 1, 5, 14, 30)]
+    # Arrow's strptime reads 30 February as 1 March; an impossible day is not a time
+    dmy = pa.array(["31/04/2026 10:00:00", "30/04/2026 10:00:00", "29/02/2024 10:00:00", "29/02/2026 10:00:00"])
+    assert times.parse_text(dmy, "%d/%m/%Y %H:%M:%S").to_pylist() == \
+        [None, dt.datetime(2026, 4, 30, 10), dt.datetime(2024, 2, 29, 10), None]
     iso = pa.array(["2026-01-05T14:30:00", "2026-02-30T10:00:00", "x", "2026-01-05T14:30:00+01:00", None])
     assert times.parse_text(iso, "iso").to_pylist() == [dt.datetime(2026, 1, 5, 14, 30), None, None,
                                                        dt.datetime(2026, 1, 5, 13, 30), None]
