@@ -118,3 +118,19 @@ def test_footers_are_read_side_by_side_and_judged_in_order(store):
         check_cdr_files(fs, files, {})
     _, skipped = check_cdr_files(fs, files, {}, skip_bad_files=True)
     assert [i.path.split("cdr/")[1] for i in skipped if i.error] == ["day=1/h05.parquet", "day=2/h00.parquet"]
+
+
+def test_check_reads_its_sample_from_the_store(store, tmp_path):
+    """``socialgraph check`` on object storage: every footer, then a sample of files spread
+    over the listing, read through the store; the same figures as on the local copy."""
+    from pipelines.check import check_inputs
+    from socialgraph.config import JobConfig
+
+    subs = tmp_path / "subs.parquet"
+    pq.write_table(pa.table({"msisdn": ["13800000001", "13900000002"],
+                             "activation_date": pa.array([dt.date(2020, 1, 1)] * 2)}), subs)
+    remote = check_inputs(f"storelike://{store}", str(subs), None, JobConfig(), sample_rows=20)
+    local = check_inputs(str(store), str(subs), None, JobConfig(), sample_rows=20)
+    assert remote.figures == local.figures
+    assert remote.figures["cdr"]["files"] == 60 and remote.figures["cdr"]["sampled_files"] == 10
+    assert remote.figures["rows"]["used"] == 20
