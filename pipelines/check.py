@@ -74,10 +74,12 @@ def _sample(source, sample_rows: int) -> list:
 
 
 def check_inputs(cdr: str, subscribers: str, operators: str | None, cfg: JobConfig, as_of: dt.date | None = None,
-                 sample_rows: int = SAMPLE_ROWS) -> CheckReport:
+                 sample_rows: int = SAMPLE_ROWS, skip_bad_files: bool = False) -> CheckReport:
     """Check the inputs as ``run`` would, on every footer and a sample of rows.
 
-    Raises :class:`InputError` where ``run`` would refuse (the same message)."""
+    Raises :class:`InputError` where ``run`` would refuse (the same message). With
+    ``skip_bad_files`` (as ``run --skip-bad-files``) unreadable files are listed in the figures
+    (``cdr.skipped_files``) and a warning instead."""
     report = CheckReport()
     fig = report.figures
     read_operators(operators)
@@ -86,9 +88,10 @@ def check_inputs(cdr: str, subscribers: str, operators: str | None, cfg: JobConf
         subs = subscribers_from_arrow(subs_table, cfg.numbers, unknown_dnd=not cfg.privacy.contact_unknown_dnd)
     except ValueError as e:
         raise InputError(f"{subscribers}: {e}") from None
-    source = open_cdrs(cdr, cfg)
+    source = open_cdrs(cdr, cfg, skip_bad_files=skip_bad_files)
     total_rows = sum(p.rows for p in source.pieces)
     fig["cdr"] = {"files": len(source.files), "rows": total_rows, "columns": list(source.columns)}
+    skipped = sorted({p.file: p.error for p in source.pieces if p.error is not None}.items())
 
     # the sample, read as the run reads it
     input_of = {v: k for k, v in source.rename.items()}
@@ -99,12 +102,18 @@ def check_inputs(cdr: str, subscribers: str, operators: str | None, cfg: JobConf
         df = source.reader(piece, read_cols)
         bad = _unreadable(df)
         if bad is not None:
-            raise _unreadable_error([bad])
+            if not bad["skip"]:
+                raise _unreadable_error([bad])
+            skipped.append((bad["file"], bad["reason"]))
+            continue
         t = _as_table(df, source.rename, source.time_format, source.time_unit)
         tables.append(t)
         ranges.append({"rows_in": t.num_rows, "used": t.num_rows, "time_range": _time_range(t)})
     n = sum(t.num_rows for t in tables)
-    fig["cdr"].update(sampled_rows=n, sampled_files=len({p.file for p in sample}))
+    fig["cdr"].update(sampled_rows=n, sampled_files=len({p.file for p in sample} - {f for f, _ in skipped}))
+    if skipped:
+        fig["cdr"]["skipped_files"] = [{"file": f, "reason": r} for f, r in skipped]
+        report.warn(f"{len(skipped)} unreadable CDR file(s) would be skipped (first: {skipped[0][0]}: {skipped[0][1]})")
     if n == 0:
         raise InputError(f"{cdr}: no CDR rows in the sampled files")
     tr = sum_counts(ranges)["time_range"]

@@ -188,10 +188,12 @@ def _circles_summary(manifest: dict, flagged_and_contacts: bool = True) -> str |
 @click.option("--lookback-days", type=click.IntRange(1, 3660), default=None, help="Days of CDRs before --as-of (default 180).")
 @click.option("--sample-rows", type=click.IntRange(1), default=None,
               help="Rows to read, whole row groups of files spread over the input (default 1,000,000).")
+@click.option("--skip-bad-files", is_flag=True,
+              help="As run --skip-bad-files: list unreadable CDR files in a warning instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures and warnings as JSON.")
 @click.option("--strict", is_flag=True, help="Exit 3 when there is a warning.")
 @_guarded
-def check(cdr, subscribers, operators, config_path, as_of, lookback_days, sample_rows, as_json, strict):
+def check(cdr, subscribers, operators, config_path, as_of, lookback_days, sample_rows, skip_bad_files, as_json, strict):
     """Check the inputs and the job config on every file's footer and a sample of rows, in
     seconds: the refusals a run would stop with (exit 2) and the warnings it would give, each
     with the setting it names. Writes nothing."""
@@ -203,7 +205,8 @@ def check(cdr, subscribers, operators, config_path, as_of, lookback_days, sample
     cfg = load_config(config_path)
     if lookback_days is not None:
         cfg = replace(cfg, window=replace(cfg.window, lookback_days=lookback_days))
-    report = check_inputs(cdr, subscribers, operators, cfg, as_of=as_of, sample_rows=sample_rows or SAMPLE_ROWS)
+    report = check_inputs(cdr, subscribers, operators, cfg, as_of=as_of, sample_rows=sample_rows or SAMPLE_ROWS,
+                          skip_bad_files=skip_bad_files)
     if as_json:
         click.echo(json.dumps({"figures": report.figures, "warnings": report.warnings}, indent=2, default=str))
     else:

@@ -198,3 +198,19 @@ def test_subscriber_flags_are_named(tmp_path):
     asked = replace(_config(), privacy=replace(_config().privacy, contact_unknown_dnd=True))
     report = check_inputs(str(tmp_path / "cdr"), str(tmp_path / "subs.parquet"), None, asked)
     assert any("40 subscriber(s) have no dnd value: listed as contactable" in w for w in report.warnings)
+
+
+def test_unreadable_files_are_refused_or_listed_as_run_would(tmp_path):
+    subs = _subscribers(tmp_path / "subs.parquet", NUMBERS)
+    write_partition_files(_calls(3000, NUMBERS, seed=9), tmp_path / "cdr", 4)
+    (tmp_path / "cdr" / "part-002.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match=r"part-002\.parquet: not a readable Parquet file.*--skip-bad-files"):
+        check_inputs(str(tmp_path / "cdr"), subs, None, _config())
+    report = check_inputs(str(tmp_path / "cdr"), subs, None, _config(), skip_bad_files=True)
+    assert [f["file"].rsplit("/", 1)[1] for f in report.figures["cdr"]["skipped_files"]] == ["part-002.parquet"]
+    assert report.figures["cdr"]["sampled_files"] == 3 and report.figures["cdr"]["sampled_rows"] == 2250
+    assert any("1 unreadable CDR file(s) would be skipped" in w for w in report.warnings)
+    (tmp_path / "job.yaml").write_text(JOB_YAML)
+    res = CliRunner().invoke(main, ["check", "--cdr", str(tmp_path / "cdr"), "--subscribers", subs,
+                                    "--config", str(tmp_path / "job.yaml"), "--skip-bad-files"])
+    assert res.exit_code == 0 and "would be skipped" in res.stdout
