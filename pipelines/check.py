@@ -26,19 +26,26 @@ import pyarrow.compute as pc
 from socialgraph.config import JobConfig
 from socialgraph.kernels.numbers import NON_NUMERIC
 from socialgraph.numbers import normalize_numbers, number_shape, separators_in
-from socialgraph.subscribers import day_number, subscriber_quality, subscribers_from_arrow, unread_dnd_message
+from socialgraph.subscribers import (
+    day_number,
+    null_dnd_message,
+    subscriber_quality,
+    subscribers_from_arrow,
+    unread_dnd_message,
+)
 from socialgraph.ties import REASONS, Window, clean_events
 
-from . import times
 from .ingest import (
-    TIME_WARN_SHARE,
     _as_table,
     _time_range,
     _unreadable,
     _unreadable_error,
+    clock_zone,
     open_cdrs,
+    short_lookback,
     sum_counts,
     time_setting,
+    unread_times,
 )
 from .io import InputError, read_operators, read_subscribers
 from .spellings import spelling_findings
@@ -172,12 +179,11 @@ def check_inputs(cdr: str, subscribers: str, operators: str | None, cfg: JobConf
         report.warn(m)
 
     # the clock's zone
-    quiet = times.quiet_hours(tr.get("rows_by_utc_hour", [0] * 24), cfg.window.timezone, as_of) if tr else None
+    quiet, advice = clock_zone(tr, cfg.window.timezone, as_of)
     if quiet is not None:
-        fig["quiet_hours"] = {**quiet, "timezone": cfg.window.timezone}
-        advice = times.zone_advice(quiet, cfg.window.timezone)
-        if advice:
-            report.warn(advice)
+        fig["quiet_hours"] = quiet
+    if advice:
+        report.warn(advice)
 
     # the subscriber table at that as-of
     today = day_number(dt.datetime.now(dt.timezone.utc).date())
@@ -185,14 +191,11 @@ def check_inputs(cdr: str, subscribers: str, operators: str | None, cfg: JobConf
     if subs.issues.get("unread_dnd"):
         report.warn(unread_dnd_message(subs.issues["unread_dnd"]))
     if subs.issues.get("null_dnd"):
-        report.warn(f"{subs.issues['null_dnd']:,} subscriber(s) have no dnd value: "
-                    + ("listed as contactable (privacy.contact_unknown_dnd)" if cfg.privacy.contact_unknown_dnd
-                       else "kept off the contact lists (privacy.contact_unknown_dnd: true would list them)"))
+        report.warn(null_dnd_message(subs.issues["null_dnd"], cfg.privacy.contact_unknown_dnd))
     if fig["subscribers"]["active_at_as_of"] == 0:
         report.warn(f"no subscriber is active on {as_of}: check the subscriber table's activation and churn dates")
-    if cfg.window.lookback_days < 2 * cfg.contagion.window_days:
-        report.warn(f"a look-back of {cfg.window.lookback_days} days is short: the contagion test counts the churn "
-                    f"of the last {cfg.contagion.window_days} days; use {2 * cfg.contagion.window_days} days or more")
+    if lookback := short_lookback(cfg):
+        report.warn(lookback)
     return report
 
 
@@ -229,10 +232,8 @@ def _rows(report: CheckReport, counts: np.ndarray, n: int, window: Window, cfg: 
                 "null_timestamp": f"the start_time values do not read with {time_setting(cfg)}" if time_setting(cfg)
                                   else "start_time is null"}.get(top, "check the columns and the numbers section")
         report.warn(f"no sampled row is usable ({top} {by_reason[top]:,} of {n:,}): {hint}")
-    setting = time_setting(cfg)
-    if setting and n and by_reason["null_timestamp"] / n > TIME_WARN_SHARE:
-        report.warn(f"{by_reason['null_timestamp'] / n:.1%} of the sampled rows have a start_time that does not read "
-                    f"with {setting}")
+    if unread := unread_times(n, by_reason["null_timestamp"], cfg):
+        report.warn(unread)
     for reason in ("number_too_long", "null_number"):
         if n and by_reason[reason] / n > 0.01:
             report.warn(f"{by_reason[reason] / n:.1%} of the sampled rows are quarantined as {reason}: check the "

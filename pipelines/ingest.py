@@ -576,36 +576,61 @@ def time_setting(cfg: JobConfig) -> str | None:
     return None
 
 
+def short_lookback(cfg: JobConfig) -> str | None:
+    """The warning for a look-back under twice the contagion test's window (None if not)."""
+    if cfg.window.lookback_days >= 2 * cfg.contagion.window_days:
+        return None
+    # a member who left early in the test's window made their calls before it: with too short
+    # a look-back, no circle can hold them
+    return (f"a look-back of {cfg.window.lookback_days} days is short: the contagion test counts the churn of the "
+            f"last {cfg.contagion.window_days} days, and members who left early in it had little or no time to call "
+            f"inside the look-back, so circles miss them; use {2 * cfg.contagion.window_days} days or more "
+            "(the default is 180)")
+
+
 #: share of rows with an unreadable time above which :func:`check_time_reading` warns
 TIME_WARN_SHARE = 0.01
 
 
-def check_clock_zone(quality: dict, zone: str, on: dt.date) -> None:
-    """Warn when the CDRs are quietest outside the night in ``window.timezone`` (a zone left
-    at UTC for an operator elsewhere, or local times read as UTC and shifted again); records
-    the quiet hours in ``quality["time_range"]["quiet_hours"]``."""
-    tr = quality.get("time_range") or {}
-    if "rows_by_utc_hour" not in tr:
-        return
-    quiet = times.quiet_hours(tr["rows_by_utc_hour"], zone, on)
+def clock_zone(time_range: dict | None, zone: str, on: dt.date) -> tuple[dict | None, str | None]:
+    """The quiet hours of a ``time_range`` (:func:`sum_counts`) in ``zone``, and the warning
+    when they fall outside the night there (a zone left at UTC for an operator elsewhere, or
+    local times read as UTC and shifted again); ``(None, None)`` when there is too little."""
+    hours = (time_range or {}).get("rows_by_utc_hour")
+    quiet = times.quiet_hours(hours, zone, on) if hours else None
     if quiet is None:
-        return
-    tr["quiet_hours"] = {**quiet, "timezone": zone}
-    advice = times.zone_advice(quiet, zone)
+        return None, None
+    return {**quiet, "timezone": zone}, times.zone_advice(quiet, zone)
+
+
+def check_clock_zone(quality: dict, zone: str, on: dt.date) -> None:
+    """:func:`clock_zone` of a run: the quiet hours into ``quality["time_range"]``, the
+    warning logged."""
+    quiet, advice = clock_zone(quality.get("time_range"), zone, on)
+    if quiet is not None:
+        quality["time_range"]["quiet_hours"] = quiet
     if advice:
         log.warning("%s", advice)
 
 
-def check_time_reading(quality: dict, cfg: JobConfig) -> None:
-    """Warn when a share of the rows has a ``start_time`` that the configured format or unit
-    does not read: a format with day and month swapped reads only the days up to the 12th,
-    and the file checks (which see a file's smallest and largest value) cannot tell."""
+def unread_times(rows: int, null_timestamp: int, cfg: JobConfig) -> str | None:
+    """The warning when more than :data:`TIME_WARN_SHARE` of ``rows`` have a ``start_time``
+    that the configured format or unit does not read (None otherwise): a format with day and
+    month swapped reads only the days up to the 12th, and the file checks (which see a file's
+    smallest and largest value) cannot tell."""
     setting = time_setting(cfg)
-    n, bad = quality["rows_in"], quality["quarantined_by_reason"]["null_timestamp"]
-    if setting is not None and n and bad / n > TIME_WARN_SHARE:
-        log.warning("%s of %s CDR rows (%.1f%%) have a start_time that does not read with %s: they are quarantined "
-                    "as null_timestamp, their text in the quarantine's start_time_text; check the setting",
-                    f"{bad:,}", f"{n:,}", 100 * bad / n, setting)
+    if setting is None or not rows or null_timestamp / rows <= TIME_WARN_SHARE:
+        return None
+    return (f"{null_timestamp:,} of {rows:,} CDR rows ({null_timestamp / rows:.1%}) have a start_time that does not "
+            f"read with {setting}: they are quarantined as null_timestamp, their text in the quarantine's "
+            "start_time_text; check the setting")
+
+
+def check_time_reading(quality: dict, cfg: JobConfig) -> None:
+    """:func:`unread_times` of a run, logged."""
+    warning = unread_times(quality["rows_in"], quality["quarantined_by_reason"]["null_timestamp"], cfg)
+    if warning:
+        log.warning("%s", warning)
 
 
 def check_usable_rows(quality: dict, window: Window, path: str, time_read: str | None = None) -> None:

@@ -32,7 +32,6 @@ from socialgraph.config import ClusterConfig, JobConfig
 from socialgraph.contagion import circle_contagion
 from socialgraph.graph import build_call_graph
 from socialgraph.lineage import carry_history, history_rows, mark_previous_targets, match_circles, previous_churn
-from socialgraph.numbers import longer_spellings
 from socialgraph.offers import build_targets
 from socialgraph.reentry import detect_number_changes
 from socialgraph.report import render_report, report_inputs
@@ -49,6 +48,7 @@ from socialgraph.subscribers import (
     active_after_churn,
     day_number,
     subscriber_quality,
+    null_dnd_message,
     subscribers_from_arrow,
     unread_dnd_message,
 )
@@ -60,10 +60,11 @@ from .cluster import LazyClient, local_worker_memory, local_workers, make_comput
     spilled_bytes, total_threads, worker_memory_limit
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
-from .spellings import spelling_findings
-from .ingest import check_clock_zone, check_time_reading, check_usable_rows, open_cdrs, scan, time_setting
+from .ingest import check_clock_zone, check_time_reading, check_usable_rows, open_cdrs, scan, short_lookback, \
+    time_setting
 from .io import FILE_MODE, InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, remove_leftovers, replace_dir, write_json, write_parquet, write_targets
+from .spellings import spelling_findings
 from .tables import changes_table, circles_table, history_table, members_table, nodes_table, pa_table, \
     scored_table
 
@@ -211,10 +212,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         if subscribers.issues["unread_dnd"]:
             log.warning("%s", unread_dnd_message(subscribers.issues["unread_dnd"]))
         if subscribers.issues["null_dnd"]:
-            log.warning("%d subscriber(s) have no dnd value: %s (quality.json subscribers.null_dnd)",
-                        subscribers.issues["null_dnd"],
-                        "listed as contactable (privacy.contact_unknown_dnd)" if cfg.privacy.contact_unknown_dnd
-                        else "kept off the contact lists (privacy.contact_unknown_dnd: true would list them)")
+            log.warning("%s (quality.json subscribers.null_dnd)",
+                        null_dnd_message(subscribers.issues["null_dnd"], cfg.privacy.contact_unknown_dnd))
         n_subs = subs.num_rows
         # The Arrow copy is not needed past here, and Arrow's allocator keeps the pages its
         # conversions used: at 5M subscribers the client held 2.4 GiB here, 1.0 after this.
@@ -308,14 +307,9 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     check_usable_rows(quality, window, spec.cdr, time_setting(cfg))
     check_time_reading(quality, cfg)
     check_clock_zone(quality, cfg.window.timezone, as_of)
-    if cfg.window.lookback_days < 2 * cfg.contagion.window_days:
-        # a member who left early in the test's window made their calls before it: with too
-        # short a look-back, no circle can hold them (said only once the inputs are known to
-        # be usable: a refused run says one thing)
-        log.warning("a look-back of %d days is short: the contagion test counts the churn of the last %d days, and "
-                    "members who left early in it had little or no time to call inside the look-back, so circles "
-                    "miss them; use %d days or more (the default is 180)", cfg.window.lookback_days,
-                    cfg.contagion.window_days, 2 * cfg.contagion.window_days)
+    lookback = short_lookback(cfg)
+    if lookback:  # said only once the inputs are known to be usable: a refused run says one thing
+        log.warning("%s", lookback)
     if ck.keep and saved is None:
         with ck.saving("graph") as staged:
             pq.write_table(edges, staged / "ties.parquet", compression="zstd")

@@ -151,6 +151,13 @@ def unread_dnd_message(unread: dict[str, int]) -> str:
             "contact lists; as text, dnd reads Y/N, yes/no, true/false, t/f and 1/0")
 
 
+def null_dnd_message(count: int, contact_unknown: bool) -> str:
+    """The warning for subscribers without a ``dnd`` value (``privacy.contact_unknown_dnd``)."""
+    return (f"{count:,} subscriber(s) have no dnd value: "
+            + ("listed as contactable (privacy.contact_unknown_dnd)" if contact_unknown
+               else "kept off the contact lists (privacy.contact_unknown_dnd: true would list them)"))
+
+
 def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig(),
                            unknown_dnd: bool = True) -> Subscribers:
     """Normalise a subscriber table (contract columns; optional ones may be missing).
