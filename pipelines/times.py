@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from socialgraph.schema import is_text
+
 #: ``ingest.start_time_unit`` values and microseconds per unit
 UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 
@@ -43,12 +45,6 @@ _CANDIDATES = ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/
 # the years a start time may plausibly hold: where a unit's reading of a value falls outside,
 # the unit is wrong (a millisecond count read as seconds lands tens of thousands of years out)
 _PLAUSIBLE = (1990, 2100)
-
-
-def is_text(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def is_number(t: pa.DataType) -> bool:

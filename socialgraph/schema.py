@@ -26,10 +26,14 @@ __all__ = [
 _t = pa.types
 
 
-def _stringish(t: pa.DataType) -> bool:
+def is_text(t: pa.DataType) -> bool:
+    """A text column's type: string, large string or string view, dictionary-encoded or not."""
     if _t.is_dictionary(t):
         t = t.value_type
     return _t.is_string(t) or _t.is_large_string(t) or _t.is_string_view(t)
+
+
+_stringish = is_text
 
 
 def _number(t):

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from .config import NumberConfig
 from .numbers import format_numbers, mask_number, number_keys
+from .schema import is_text
 
 if TYPE_CHECKING:
     from .graph import CallGraph
@@ -72,7 +73,7 @@ def _iso_date(v: str | None) -> dt.date | None:
 
 
 def _days(col: pa.ChunkedArray, name: str = "date") -> np.ndarray:
-    if _is_text(col.type):
+    if is_text(col.type):
         col = dates_from_text(col, name)
     if pa.types.is_timestamp(col.type):
         col = pc.cast(col, pa.timestamp("s", tz=col.type.tz), safe=False).cast(pa.int64())
@@ -111,12 +112,6 @@ class Subscribers:
 
 #: text values of ``dnd`` (any case, surrounding spaces ignored): opted out, and not
 DND_TEXT = {True: ("y", "yes", "true", "t", "1"), False: ("n", "no", "false", "f", "0")}
-
-
-def _is_text(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def dnd_from_text(column) -> tuple[pa.ChunkedArray, dict[str, int]]:
@@ -198,7 +193,7 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
         return pc.fill_null(c.cast(pa.float64()), float(default)).to_numpy().astype(kind)
 
     unread_dnd: dict[str, int] = {}
-    if "dnd" in names and _is_text(table.column("dnd").type):
+    if "dnd" in names and is_text(table.column("dnd").type):
         dnd, unread_dnd = dnd_from_text(table.column("dnd"))
         table = table.set_column(names.index("dnd"), "dnd", dnd)
     activation = _days(table.column("activation_date"), "activation_date")
