@@ -45,6 +45,7 @@ from .ingest import (
     short_lookback,
     sum_counts,
     time_setting,
+    unread_durations,
     unread_times,
 )
 from .io import InputError, read_operators, read_subscribers
@@ -232,8 +233,9 @@ def _rows(report: CheckReport, counts: np.ndarray, n: int, window: Window, cfg: 
                 "null_timestamp": f"the start_time values do not read with {time_setting(cfg)}" if time_setting(cfg)
                                   else "start_time is null"}.get(top, "check the columns and the numbers section")
         report.warn(f"no sampled row is usable ({top} {by_reason[top]:,} of {n:,}): {hint}")
-    if unread := unread_times(n, by_reason["null_timestamp"], cfg):
-        report.warn(unread)
+    for unread in (unread_times(n, by_reason["null_timestamp"], cfg), unread_durations(n, by_reason["null_duration"])):
+        if unread:
+            report.warn(unread)
     for reason in ("number_too_long", "null_number"):
         if n and by_reason[reason] / n > 0.01:
             report.warn(f"{by_reason[reason] / n:.1%} of the sampled rows are quarantined as {reason}: check the "

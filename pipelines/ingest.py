@@ -35,6 +35,7 @@ from dask.utils import parse_bytes
 from socialgraph.config import JobConfig
 from socialgraph.kernels import dedup as _dedup
 from socialgraph.numbers import pseudonymise_strings
+from socialgraph.schema import blank_as_null, is_text, number_text
 from socialgraph.ties import (
     REASONS,
     PairPartial,
@@ -265,12 +266,20 @@ def _as_table(df: pd.DataFrame, rename: dict[str, str], time_format: str | None 
     for i, name in enumerate(t.column_names):
         if name in TEXT_COLUMNS:
             t = t.set_column(i, name, _as_text(t.column(i)))
+    if "cdr_id" in t.column_names and is_text(t.schema.field("cdr_id").type):
+        # a CSV export's empty cell is no id, not one id that all such rows repeat
+        t = t.set_column(t.column_names.index("cdr_id"), "cdr_id", blank_as_null(t.column("cdr_id")))
     if "start_time" in t.column_names:
         i = t.column_names.index("start_time")
         col = t.column(i)
         t = t.set_column(i, "start_time", times.read_start_time(col, time_format, time_unit))
         if time_format is not None or time_unit is not None:
             t = t.append_column("start_time_text", col)
+    if "duration_s" in t.column_names and is_text(t.schema.field("duration_s").type):
+        i = t.column_names.index("duration_s")
+        col = _as_text(t.column(i))
+        # a CSV export's text: what does not read is quarantined as null_duration, kept as written
+        t = t.set_column(i, "duration_s", number_text(col)).append_column("duration_s_text", col)
     return t
 
 
@@ -411,9 +420,10 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
         hold = valid & (dup_ids[pos] == vals)
         if hold.any():
             held = t.filter(pa.array(hold))
-            if "start_time_text" in held.column_names:  # one type whatever each file's was
-                j = held.column_names.index("start_time_text")
-                held = held.set_column(j, "start_time_text", pc.cast(held.column(j), pa.string()))
+            for name in ("start_time_text", "duration_s_text"):  # one type whatever each file's was
+                if name in held.column_names:
+                    j = held.column_names.index(name)
+                    held = held.set_column(j, name, pc.cast(held.column(j), pa.string()))
             t = t.filter(pa.array(~hold))
     clean = clean_events(t, window, cfg.numbers, event_types=_event_types(cfg))
     _write_quarantine(t, clean.reason, qdir, f"part-{index:05d}", secret)
@@ -588,7 +598,7 @@ def short_lookback(cfg: JobConfig) -> str | None:
             "(the default is 180)")
 
 
-#: share of rows with an unreadable time above which :func:`check_time_reading` warns
+#: share of rows with an unreadable time or duration above which :func:`check_unread_values` warns
 TIME_WARN_SHARE = 0.01
 
 
@@ -626,11 +636,24 @@ def unread_times(rows: int, null_timestamp: int, cfg: JobConfig) -> str | None:
             "start_time_text; check the setting")
 
 
-def check_time_reading(quality: dict, cfg: JobConfig) -> None:
-    """:func:`unread_times` of a run, logged."""
-    warning = unread_times(quality["rows_in"], quality["quarantined_by_reason"]["null_timestamp"], cfg)
-    if warning:
-        log.warning("%s", warning)
+def unread_durations(rows: int, null_duration: int) -> str | None:
+    """The warning when more than :data:`TIME_WARN_SHARE` of ``rows`` are voice calls without
+    a duration that reads (an export writing ``00:01:23``, which a CSV's text keeps): each is
+    a call lost to the ties."""
+    if not rows or null_duration / rows <= TIME_WARN_SHARE:
+        return None
+    return (f"{null_duration:,} of {rows:,} CDR rows ({null_duration / rows:.1%}) are calls without a duration that "
+            "reads: they are quarantined as null_duration (the quarantine's duration_s_text shows text as written); "
+            "duration_s must be seconds, such as 83 for 00:01:23")
+
+
+def check_unread_values(quality: dict, cfg: JobConfig) -> None:
+    """:func:`unread_times` and :func:`unread_durations` of a run, logged."""
+    by_reason = quality["quarantined_by_reason"]
+    for warning in (unread_times(quality["rows_in"], by_reason["null_timestamp"], cfg),
+                    unread_durations(quality["rows_in"], by_reason["null_duration"])):
+        if warning:
+            log.warning("%s", warning)
 
 
 def check_usable_rows(quality: dict, window: Window, path: str, time_read: str | None = None) -> None:

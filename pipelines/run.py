@@ -60,7 +60,7 @@ from .cluster import LazyClient, local_worker_memory, local_workers, make_comput
     spilled_bytes, total_threads, worker_memory_limit
 from .config_file import config_to_mapping
 from .graph_build import build_graph_edges, default_buckets
-from .ingest import check_clock_zone, check_time_reading, check_usable_rows, open_cdrs, scan, short_lookback, \
+from .ingest import check_clock_zone, check_unread_values, check_usable_rows, open_cdrs, scan, short_lookback, \
     time_setting
 from .io import FILE_MODE, InputError, atomic_path, ensure_dir, input_description, read_operators, read_subscribers, \
     read_previous, remove_leftovers, replace_dir, write_json, write_parquet, write_targets
@@ -305,7 +305,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     manifest["inputs"]["cdr"]["skipped_files"] = quality["skipped_files"]
     # no usable row: a wrong --as-of, not an empty run
     check_usable_rows(quality, window, spec.cdr, time_setting(cfg))
-    check_time_reading(quality, cfg)
+    check_unread_values(quality, cfg)
     check_clock_zone(quality, cfg.window.timezone, as_of)
     lookback = short_lookback(cfg)
     if lookback:  # said only once the inputs are known to be usable: a refused run says one thing

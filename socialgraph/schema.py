@@ -35,6 +35,39 @@ def is_text(t: pa.DataType) -> bool:
 
 _stringish = is_text
 
+#: a number written as text (a CSV export's): digits with an optional sign, decimal point and
+#: exponent, blanks around them; anything else (``1:23``, ``12s``, ``1,5``) does not read
+_NUMBER_TEXT = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def blank_as_null(col):
+    """Text with its empty and all-blank values as nulls (a CSV's empty cell is no value).
+
+    >>> import pyarrow as pa
+    >>> blank_as_null(pa.array(["a", "", "  ", None])).to_pylist()
+    ['a', None, None, None]
+    """
+    import pyarrow.compute as pc
+
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(col), ""), False)
+    return pc.if_else(blank, pa.scalar(None, col.type), col)
+
+
+def number_text(col):
+    """Numbers from text as ``float64``, null where the text is not a plain number
+    (Arrow's own cast would fail the whole column on one such value).
+
+    >>> import pyarrow as pa
+    >>> number_text(pa.chunked_array([[" 60", "12.5", "", "1:23", None, "-3", "1.5e2"]])).to_pylist()
+    [60.0, 12.5, None, None, None, -3.0, 150.0]
+    """
+    import pyarrow.compute as pc
+
+    if _t.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    ok = pc.fill_null(pc.match_substring_regex(col, _NUMBER_TEXT), False)
+    return pc.cast(pc.utf8_trim_whitespace(pc.if_else(ok, col, pa.scalar(None, col.type))), pa.float64())
+
 
 def _number(t):
     return _stringish(t) or _t.is_integer(t)
@@ -71,7 +104,7 @@ CDR_INPUT: InputSpec = {
     "caller": (True, _number, "a string (or integer) phone number"),
     "callee": (True, _number, "a string (or integer) phone number"),
     "start_time": (True, _timestamp, "a timestamp"),
-    "duration_s": (True, _numeric, "an integer number of seconds"),
+    "duration_s": (True, lambda t: _numeric(t) or _stringish(t), "an integer number of seconds"),
     "event_type": (True, _stringish, "a string ('voice' or 'sms')"),
     "cdr_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string or integer id"),
     "caller_imei": (False, _number, "a string"),
@@ -82,11 +115,11 @@ SUBSCRIBER_INPUT: InputSpec = {
     "activation_date": (True, lambda t: _date(t) or _stringish(t), "a date (or ISO text: 2024-01-05)"),
     "churn_date": (False, lambda t: _date(t) or _stringish(t), "a date, null = active (or ISO text)"),
     "plan": (False, _stringish, "a string"),
-    "arpu": (False, _numeric, "a float"),
-    "balance": (False, _numeric, "a float"),
+    "arpu": (False, lambda t: _numeric(t) or _stringish(t), "a float"),
+    "balance": (False, lambda t: _numeric(t) or _stringish(t), "a float"),
     "vnet_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string"),
     "family_id": (False, lambda t: _stringish(t) or _t.is_integer(t), "a string"),
-    "vas_count": (False, _numeric, "an integer"),
+    "vas_count": (False, lambda t: _numeric(t) or _stringish(t), "an integer"),
     "dnd": (False, lambda t: _boolean(t) or _stringish(t), "a boolean (or text: Y/N, yes/no, true/false)"),
     "imei": (False, _number, "a string"),
 }

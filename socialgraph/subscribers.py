@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from .config import NumberConfig
 from .numbers import format_numbers, mask_number, number_keys
-from .schema import is_text
+from .schema import blank_as_null, is_text, number_text
 
 if TYPE_CHECKING:
     from .graph import CallGraph
@@ -190,6 +190,16 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
         c = table.column(name)
         if kind is object:
             return _strings(c)
+        if is_text(c.type):  # a CSV export's: a plain number, or empty for none
+            if pa.types.is_dictionary(c.type):
+                c = c.cast(c.type.value_type)
+            read = number_text(c)
+            given = pc.and_(c.is_valid(), pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(c)), 0))
+            bad = pc.and_(given, read.is_null())
+            if n_bad := pc.sum(bad).as_py():
+                example = pc.filter(c, bad)[0].as_py()
+                raise ValueError(f"column {name!r}: {n_bad} value(s) are not numbers, e.g. {example[:20]!r}")
+            c = read
         return pc.fill_null(c.cast(pa.float64()), float(default)).to_numpy().astype(kind)
 
     unread_dnd: dict[str, int] = {}
@@ -223,12 +233,16 @@ def _strings(column) -> np.ndarray:
     Columns of few distinct values (plan, family and V-net ids) share one ``str`` object per
     value: at 5M subscribers a plan column of separate objects took 0.38 GiB, shared 0.09.
 
-    >>> _strings(pa.chunked_array([["a", None, "a"]])).tolist()
-    ['a', None, 'a']
+    A blank value is missing too: a CSV export writes a subscriber without a family plan as
+    an empty cell, and ``""`` must not make all of them one family.
+
+    >>> _strings(pa.chunked_array([["a", None, "a", "", " "]])).tolist()
+    ['a', None, 'a', None, None]
     """
     t = column.type
     c = column if pa.types.is_string(t) or pa.types.is_large_string(t) else column.cast(pa.string())
     c = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+    c = blank_as_null(c)
     n = len(c)
     if n == 0:
         return np.empty(0, object)

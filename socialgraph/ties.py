@@ -232,7 +232,8 @@ def clean_events(table: pa.Table, window: Window, numbers: NumberConfig = Number
         (_CODE["null_timestamp"], ~ts_valid),
         (_CODE["outside_window"], ~in_window),
         (_CODE["unknown_event_type"], ~known),
-        (_CODE["null_duration"], ~dur_valid),
+        # an SMS has no duration: a null there (exports often leave it empty) reads as 0
+        (_CODE["null_duration"], ~dur_valid & ~is_sms),
         (_CODE["negative_duration"], dur < 0),
         (_CODE["self_call"], caller == callee),
         (DUPLICATE, duplicate if duplicate is not None else np.zeros(n, bool)),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import AS_OF, CDR_SCHEMA, COUNTRY_CODE, LOOKBACK, NATIONAL_LENGTH, number_config
 from pipelines.config_file import config_from_mapping
-from pipelines.ingest import open_cdrs, scan
+from pipelines.ingest import check_unread_values, open_cdrs, scan, unread_durations
 from pipelines.io import InputError
 from reference import assert_edges_equal_reference, reference_edges, reference_quality, reference_rows
 from socialgraph.config import JobConfig
@@ -60,6 +60,7 @@ CASES = [
     ("unknown_event_type", {"event_type": None}),
     ("unknown_event_type", {"event_type": ""}),
     ("null_duration", {"duration_s": None}),
+    ("null_duration", {"duration_s": None, "event_type": "Voice"}),
     ("negative_duration", {"duration_s": -1}),
     ("negative_duration", {"duration_s": -1, "event_type": "sms"}),
     ("self_call", {"callee": "13600000004"}),
@@ -290,7 +291,7 @@ def test_optional_columns_may_be_missing(write_partitions, run_graph_stage, tmp_
 
 @pytest.mark.parametrize("column,values,word", [
     ("start_time", pa.array(["2026-04-28 10:00:00"] * 3), "start_time"),
-    ("duration_s", pa.array(["60", "0", "30"]), "duration_s"),
+    ("duration_s", pa.array([True, False, True]), "duration_s"),
     ("caller", pa.array([1.5, 2.5, 3.5]), "caller"),
     ("event_type", pa.array([1, 2, 1]), "event_type"),
 ])
@@ -304,6 +305,59 @@ def test_wrong_column_type_is_an_input_error(column, values, word, tmp_path):
     msg = str(e.value)
     assert "\n" not in msg
     assert word in msg and str(f) in msg
+
+
+def test_durations_as_text_read_as_seconds(write_partitions, run_graph_stage, tmp_path):
+    """A CSV export's durations are text: numbers read as seconds, as an integer column would;
+    text that is no number of seconds is quarantined as ``null_duration`` (an SMS's empty
+    duration is 0, as a null one is) and kept as written in the quarantine's ``duration_s_text``."""
+    text = [" 60", "0", "30.9"]  # GOOD's durations, one with a fraction cut as a float's is
+    table = pa.Table.from_pylist(GOOD, schema=CDR_SCHEMA)
+    bad = [{**BASE_BAD, "duration_s": None, "cdr_id": f"b{i}"} for i in range(3)]
+    sms_blank = {**GOOD[1], "cdr_id": "g4", "start_time": _at(4)}
+    as_text = pa.Table.from_pylist(GOOD + bad + [sms_blank], schema=CDR_SCHEMA)
+    as_text = as_text.set_column(as_text.column_names.index("duration_s"), "duration_s",
+                                 pa.array(text + ["1:23", "12s", ""] + [""]))
+    reference = pa.concat_tables([table, pa.Table.from_pylist([sms_blank], schema=CDR_SCHEMA)])
+    write_partitions(reference, tmp_path / "ref", 1)
+    write_partitions(as_text, tmp_path / "in", 2)
+    want, _, _ = run_graph_stage(tmp_path / "ref")
+    got, quality, _ = run_graph_stage(tmp_path / "in", quarantine_dir=_mk(tmp_path / "q"))
+    assert got.equals(want)
+    assert quality["quarantined_by_reason"] == {r: 3 * (r == "null_duration") for r in REASONS}
+    q = _quarantine_rows(tmp_path / "q")
+    assert sorted(r["duration_s_text"] for r in q) == ["", "12s", "1:23"]
+    assert all(r["duration_s"] is None for r in q)
+
+
+def test_durations_written_as_clock_times_are_warned(random_cdr, write_partitions, run_graph_stage, tmp_path, caplog):
+    """An export writing ``00:01:23`` loses every call to ``null_duration``; the run says so."""
+    table = random_cdr(seed=31, n_rows=300, n_numbers=25, dirty=False)
+    secs = table.column("duration_s").to_pylist()
+    clock = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in secs]
+    table = table.set_column(table.column_names.index("duration_s"), "duration_s", pa.array(clock))
+    write_partitions(table, tmp_path / "in", 1)
+    _, quality, _ = run_graph_stage(tmp_path / "in")
+    n = quality["quarantined_by_reason"]["null_duration"]
+    assert n == sum(1 for e in table.column("event_type").to_pylist() if e.strip().lower() == "voice") > 0
+    with caplog.at_level("WARNING", logger="socialgraph"):
+        check_unread_values(quality, JobConfig())
+    assert [r.getMessage() for r in caplog.records] == [unread_durations(300, n)]
+    assert f"{n:,} of 300 CDR rows" in caplog.records[0].getMessage() and "83 for 00:01:23" in caplog.records[0].getMessage()
+    assert unread_durations(300, 3) is None  # 1 %: a few bad values are only counted
+
+
+def test_blank_ids_are_no_ids(write_partitions, run_graph_stage, tmp_path):
+    """A CSV export writes a record without an id as an empty cell: such rows are not copies
+    of one another (the same rows with null ids give the same ties and counts)."""
+    blank = pa.Table.from_pylist([{**r, "cdr_id": ["", " ", ""][i]} for i, r in enumerate(GOOD)], schema=CDR_SCHEMA)
+    null = pa.Table.from_pylist([{**r, "cdr_id": None} for r in GOOD], schema=CDR_SCHEMA)
+    write_partitions(blank, tmp_path / "blank", 2)
+    write_partitions(null, tmp_path / "null", 1)
+    got, quality, _ = run_graph_stage(tmp_path / "blank")
+    want, _, _ = run_graph_stage(tmp_path / "null")
+    assert quality["rows_used"] == 3 and quality["quarantined_by_reason"]["duplicate_cdr_id"] == 0
+    assert got.equals(want)
 
 
 def test_not_parquet_is_an_input_error(tmp_path):

@@ -194,3 +194,33 @@ def test_text_dates_that_are_not_iso_are_refused_naming_the_column():
                       "churn_date": pa.array([None, bad], pa.string())})
         with pytest.raises(ValueError, match=f"column 'churn_date': 1 value\\(s\\) are not ISO dates .*{bad[:4]}"):
             subscribers_from_arrow(t)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)), st.integers(0, 50)),
+                min_size=1, max_size=30))
+def test_numbers_as_text_read_as_numbers(rows):
+    """A CSV export's ``arpu``, ``balance`` and ``vas_count`` are text: written with Python's
+    ``repr`` of the number (or empty / null for none) they give what number columns give."""
+    msisdn = [f"138{i:08d}" for i in range(len(rows))]
+    money = [v for v, _ in rows]
+    counts = [c if v is not None else None for v, c in rows]
+    base = {"msisdn": msisdn, "activation_date": pa.array([JAN1] * len(rows), pa.date32())}
+    as_numbers = pa.table({**base, "arpu": pa.array(money, pa.float64()), "balance": pa.array(money, pa.float64()),
+                           "vas_count": pa.array(counts, pa.int64())})
+    blank = lambda i: "" if i % 2 else None  # noqa: E731
+    as_text = pa.table({**base,
+                        "arpu": [f" {v!r}" if v is not None else blank(i) for i, v in enumerate(money)],
+                        "balance": pa.array([repr(v) if v is not None else blank(i) for i, v in enumerate(money)]
+                                            ).dictionary_encode(),
+                        "vas_count": [str(c) if c is not None else blank(i) for i, c in enumerate(counts)]})
+    a, b = subscribers_from_arrow(as_numbers), subscribers_from_arrow(as_text)
+    for name in ("arpu", "balance", "vas_count"):
+        assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+@pytest.mark.parametrize("bad", ["1,5", "12 EUR", "1.2.3", "n/a"])
+def test_number_text_that_is_no_number_is_refused_naming_the_column(bad):
+    t = table(arpu=["10.5", bad, ""])
+    with pytest.raises(ValueError, match=f"column 'arpu': 1 value\\(s\\) are not numbers, e.g. '{bad}'"):
+        subscribers_from_arrow(t)

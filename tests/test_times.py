@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines import times
-from pipelines.ingest import check_time_reading, check_usable_rows, open_cdrs, scan, time_setting
+from pipelines.ingest import check_unread_values, check_usable_rows, open_cdrs, scan, time_setting
 from pipelines.io import InputError
 from socialgraph.config import IngestConfig, JobConfig
 from socialgraph.ties import REASONS, Window
@@ -203,15 +203,15 @@ def test_day_and_month_swapped_is_warned(random_cdr, write_partitions, run_graph
     late = sum(1 for t in ts.to_pylist() if t.day > 12)
     assert 0 < quality["quarantined_by_reason"]["null_timestamp"] == late
     with caplog.at_level("WARNING", logger="socialgraph"):
-        check_time_reading(quality, cfg)
-        check_time_reading(quality, _config(start_time_unit="s"))  # any setting is named
+        check_unread_values(quality, cfg)
+        check_unread_values(quality, _config(start_time_unit="s"))  # any setting is named
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 2 and "ingest.start_time_format '%m/%d/%Y %H:%M:%S'" in warned[0]
     assert f"{late:,} of 400 CDR rows" in warned[0] and "ingest.start_time_unit 's'" in warned[1]
     caplog.clear()
     with caplog.at_level("WARNING", logger="socialgraph"):
-        check_time_reading(quality, _config())  # timestamps: nothing to blame on a setting
-        check_time_reading({**quality, "quarantined_by_reason": {"null_timestamp": 0}}, cfg)
+        check_unread_values(quality, _config())  # timestamps: nothing to blame on a setting
+        check_unread_values({**quality, "quarantined_by_reason": {"null_timestamp": 0, "null_duration": 0}}, cfg)
     assert not caplog.records
     # every row unreadable: the refusal names the setting
     window = Window(AS_OF, LOOKBACK)
