@@ -33,6 +33,27 @@ from . import times
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 PARQUET_EXT = (".parquet", ".parq", ".pq")
+#: CSV exports by name (any case), and the compressions ``socialgraph convert`` opens by extension
+CSV_EXT = (".csv", ".tsv", ".txt")
+_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+
+
+def compression_of(path: Path) -> str | None:
+    return _COMPRESSION.get(Path(path).suffix.lower())
+
+
+def is_csv(path: str | Path) -> bool:
+    """A CSV export by its name (``.csv``, ``.tsv``, ``.txt``, compressed or not)."""
+    name = Path(path).name.lower()
+    if compression_of(Path(path)):
+        name = name[: -len(Path(path).suffix)]
+    return name.endswith(CSV_EXT)
+
+
+def _csv_hint(path: str, n: int) -> str:
+    return (f"{path}: {'a CSV file' if n == 1 else f'{n} CSV files'} and no Parquet; the job reads Parquet: "
+            f"socialgraph convert {path} --out DIR converts {'it' if n == 1 else 'them'} (every value kept as "
+            "written), then give DIR")
 
 
 class InputError(ValueError):
@@ -73,14 +94,21 @@ def parquet_file_infos(path: str) -> tuple[fsspec.AbstractFileSystem, dict[str, 
         except FileNotFoundError:
             return None
 
+    csv_files = 0
     for p, info in zip(paths, each_file(lookup, paths)):
         if info is None:
             continue
         if info.get("type") == "directory":
             found = fs.find(p, detail=True)
             infos.update((f, i) for f, i in found.items() if f.endswith(PARQUET_EXT) and not _hidden(f, p))
+            csv_files += sum(1 for f in found if is_csv(f) and not _hidden(f, p))
         elif info.get("type") == "file":
+            if is_csv(p):
+                csv_files += 1
+                continue
             infos[p] = info
+    if not infos and csv_files:
+        raise InputError(_csv_hint(path, csv_files))
     if not infos:
         raise InputError(f"{path}: no Parquet files found (give a file, a directory or a glob)")
     return fs, infos

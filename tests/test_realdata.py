@@ -21,6 +21,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -462,6 +464,33 @@ def test_check_on_the_real_export_warns_of_nothing_and_counts_what_the_run_count
     q = json.loads((out / "quality.json").read_text())
     assert report.figures["window"]["as_of"] == AS_OF.isoformat()
     assert report.figures["rows"]["used"] == q["rows_used"] + q["quarantined_by_reason"]["duplicate_cdr_id"]
+
+
+def test_the_real_export_as_csv_converts_to_what_check_counts_in_the_parquet(whole_job, tmp_path):
+    """The same export as a CSV file with text times (as a BSS writes it): ``socialgraph
+    convert`` keeps every row, and ``check`` on the converted file, told the time format,
+    counts exactly what it counts on the Parquet export."""
+    from pipelines.check import check_inputs
+    from pipelines.config_file import load_config
+    from pipelines.convert import convert
+
+    proc, out, _, rows = whole_job
+    assert proc.returncode == 0, proc.stderr
+    root = out.parent
+    t = pq.read_table(root / "export.parquet")
+    when = EXPORT_COLUMNS["start_time"]
+    t = t.set_column(t.column_names.index(when), when, pc.strftime(t.column(when).cast(pa.timestamp("s")), format="%Y-%m-%d %H:%M:%S"))
+    pacsv.write_csv(t, tmp_path / "export.csv")
+    (done,) = convert([str(tmp_path / "export.csv")], tmp_path / "parquet")
+    assert (done.rows, done.rejected) == (rows, 0)
+    config = tmp_path / "job.yaml"
+    config.write_text((root / "job.yaml").read_text() + "ingest:\n  start_time_format: '%Y-%m-%d %H:%M:%S'\n")
+    inputs = (str(root / "subscribers.parquet"), str(root / "operators.yaml"))
+    want = check_inputs(str(root / "export.parquet"), *inputs, load_config(str(root / "job.yaml")))
+    got = check_inputs(str(tmp_path / "parquet" / "export.parquet"), *inputs, load_config(str(config)))
+    assert got.warnings == want.warnings == []
+    for key in ("rows", "window", "quiet_hours", "numbers", "event_types"):
+        assert got.figures[key] == want.figures[key], key
 
 
 def test_whole_job_flags_a_real_circle_that_left_together(whole_job):
