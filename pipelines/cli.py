@@ -222,9 +222,10 @@ def check(cdr, subscribers, operators, config_path, as_of, lookback_days, sample
 @click.option("--delimiter", default=None, help="Field delimiter (default: whichever of , ; tab | splits the header most).")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the CSV files (latin-1, gbk, ...).")
 @click.option("--force", is_flag=True, help="Convert again files whose Parquet is newer than them.")
+@click.option("--jobs", type=click.IntRange(1), default=None, help="Files converted at once (default: one per core).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_guarded
-def convert(sources, out, delimiter, encoding, force, progress):
+def convert(sources, out, delimiter, encoding, force, jobs, progress):
     """Convert CSV exports (CDRs or the subscriber table; files or directories, .gz etc.
     read as they are) to Parquet for run and check. Every column is kept as text as
     written; the job's settings read it (check names them). Lines whose fields do not
@@ -234,7 +235,7 @@ def convert(sources, out, delimiter, encoding, force, progress):
 
     if delimiter is not None and len(delimiter.encode("utf-8")) != 1:
         raise click.BadParameter("one character (a tab: --delimiter $'\\t')", param_hint="--delimiter")
-    results = convert_csv(list(sources), Path(out), encoding=encoding, delimiter=delimiter, force=force,
+    results = convert_csv(list(sources), Path(out), encoding=encoding, delimiter=delimiter, force=force, jobs=jobs,
                           progress=sys.stderr.isatty() if progress is None else progress)
     click.echo(f"socialgraph: {summary(results, Path(out))}", err=True)
     click.echo(f"next: socialgraph check --cdr {out} (or --subscribers {out}/NAME.parquet) with the other inputs: "

@@ -27,10 +27,12 @@ import datetime as dt
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -146,6 +148,15 @@ def _header(path: Path, encoding: str, delimiter: str | None) -> tuple[list[str]
     return names, delimiter
 
 
+def _few_values(table: pa.Table, sample: int = 4096) -> list[str]:
+    """Columns whose first ``sample`` rows repeat values, one distinct in two or fewer (event
+    types, durations): Parquet dictionaries shrink those; for numbers, ids and times they cost
+    time and save nothing."""
+    head = table.slice(0, sample)
+    return [name for name in head.column_names
+            if pc.count_distinct(head.column(name)).as_py() * 2 <= max(head.num_rows, 1)]
+
+
 def _up_to_date(src: Path, target: Path) -> bool:
     return target.exists() and target.stat().st_mtime >= src.stat().st_mtime
 
@@ -177,10 +188,31 @@ def convert_file(src: Path, target: Path, rejected_path: Path, *, encoding: str 
     raw, stream = _open(src)
     done = 0
     rej_file = None
+
+    def set_aside(fh):
+        """Write the lines rejected so far (the file made owner-only at once: they hold numbers)."""
+        if rejected:
+            if fh is None:
+                ensure_dir(rejected_path.parent)
+                fd = os.open(rejected_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+                fh = open(fd, "w", encoding="utf-8", newline="")
+            fh.writelines(r + "\n" for r in rejected)
+            result.rejected += len(rejected)
+            rejected.clear()
+        return fh
     try:
         reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=conv)
         with atomic_path(target) as tmp:
-            with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
+            writer = None
+
+            def write(table: pa.Table) -> None:
+                nonlocal writer
+                if writer is None:  # dictionaries only where they pay: event types, not numbers
+                    writer = pq.ParquetWriter(str(tmp), schema, compression="zstd",
+                                              use_dictionary=_few_values(table))
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+            try:
                 pending: list[pa.RecordBatch] = []
                 n_pending = 0
                 for batch in reader:
@@ -190,22 +222,19 @@ def convert_file(src: Path, target: Path, rejected_path: Path, *, encoding: str 
                     if n_pending >= ROW_GROUP_ROWS:  # whole row groups; the rest waits for more
                         buf = pa.Table.from_batches(pending, schema)
                         full = n_pending - n_pending % ROW_GROUP_ROWS
-                        writer.write_table(buf.slice(0, full), row_group_size=ROW_GROUP_ROWS)
+                        write(buf.slice(0, full))
                         pending, n_pending = buf.slice(full).to_batches(), n_pending - full
-                    if rejected:
-                        if rej_file is None:
-                            ensure_dir(rejected_path.parent)
-                            rej_file = open(rejected_path, "w", encoding="utf-8", newline="")
-                            os.chmod(rejected_path, FILE_MODE)
-                        rej_file.writelines(r + "\n" for r in rejected)
-                        result.rejected += len(rejected)
-                        rejected.clear()
+                    rej_file = set_aside(rej_file)
                     if progress is not None:
                         pos = raw.tell()
                         progress(pos - done)
                         done = pos
                 if pending or result.rows == 0:
-                    writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
+                    write(pa.Table.from_batches(pending, schema))
+                rej_file = set_aside(rej_file)  # any the last batch did not carry
+            finally:
+                if writer is not None:
+                    writer.close()
     except pa.ArrowInvalid as e:
         if "straddl" in str(e):
             raise InputError(f"{src}: a line longer than {BLOCK_BYTES >> 20} MiB (a quote never closed?); "
@@ -225,37 +254,54 @@ def convert_file(src: Path, target: Path, rejected_path: Path, *, encoding: str 
 
 
 def convert(paths: list[str], out: Path, *, encoding: str = "utf-8", delimiter: str | None = None,
-            force: bool = False, progress: bool = False) -> list[Converted]:
+            force: bool = False, progress: bool = False, jobs: int | None = None) -> list[Converted]:
     """Convert every CSV file behind ``paths`` into ``out`` (``NAME.parquet`` per file, the
     directory layout kept), and record what was done in ``out/_convert.json``.
 
     A file whose Parquet is already there and newer than it is left alone unless ``force``
-    (a monthly job converts only the new month's exports).
+    (a monthly job converts only the new month's exports). ``jobs`` files are converted at
+    once (default: one per core): a file's Parquet writer works on one core, and the exports
+    of a month are many files.
     """
     sources = find_sources(paths)
     out = ensure_dir(Path(out))
-    todo = [(s, r) for s, r in sources if force or not _up_to_date(s, out / r.with_name(r.name + ".parquet"))]
-    results: list[Converted] = []
+
+    def target_of(rel: Path) -> Path:
+        return out / rel.with_name(rel.name + ".parquet")
+
+    todo = [(s, r) for s, r in sources if force or not _up_to_date(s, target_of(r))]
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(s.stat().st_size for s, _ in todo), unit="B", unit_scale=True, desc="convert")
+
+    def one(src: Path, rel: Path) -> Converted:
+        rejected = out / REJECTED_DIR / rel.with_name(rel.name + ".csv")
+        rejected.unlink(missing_ok=True)  # of an earlier conversion of this file
+        return convert_file(src, target_of(rel), rejected, encoding=encoding, delimiter=delimiter,
+                            progress=None if bar is None else bar.update)
+
+    done: dict[Path, Converted] = {}
     try:
-        for src, rel in sources:
-            target = out / rel.with_name(rel.name + ".parquet")
-            if (src, rel) not in todo:
-                results.append(Converted(str(src.resolve()), str(target.resolve()), skipped=True))
-                continue
-            rejected = out / REJECTED_DIR / rel.with_name(rel.name + ".csv")
-            rejected.unlink(missing_ok=True)  # of an earlier conversion of this file
-            results.append(convert_file(src, target, rejected, encoding=encoding, delimiter=delimiter,
-                                        progress=None if bar is None else bar.update))
+        with ThreadPoolExecutor(max(1, jobs or os.cpu_count() or 1), thread_name_prefix="convert") as pool:
+            futures = {pool.submit(one, s, r): s for s, r in todo}
+            try:
+                for f in as_completed(futures):
+                    done[futures[f]] = f.result()
+            except BaseException:  # the first failure: files not started are not, those running finish
+                for f in futures:
+                    f.cancel()
+                wait(futures)
+                done.update((s, f.result()) for f, s in futures.items()
+                            if not f.cancelled() and f.exception() is None)
+                raise
     finally:
         if bar is not None:
             bar.close()
-    _record(out, results, encoding)
-    return results
+        _record(out, list(done.values()), encoding)  # what was written is recorded, failure or not
+    return [done.get(s) or Converted(str(s.resolve()), str(target_of(r).resolve()), skipped=True)
+            for s, r in sources]
 
 
 def _record(out: Path, results: list[Converted], encoding: str) -> None:

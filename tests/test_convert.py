@@ -220,3 +220,23 @@ def test_two_sources_for_one_target_are_refused(tmp_path):
         (tmp_path / d / "cdr.csv").write_text("caller,callee\n1,2\n", encoding="utf-8")
     with pytest.raises(InputError, match="would both be written as cdr.parquet"):
         conv.convert([str(tmp_path / "a" / "cdr.csv"), str(tmp_path / "b" / "cdr.csv")], tmp_path / "out")
+
+
+def test_a_bad_file_stops_the_conversion_and_what_was_written_is_recorded(tmp_path):
+    src = tmp_path / "exports"
+    src.mkdir()
+    for i in range(6):
+        (src / f"cdr-{i}.csv").write_text("caller,callee\n" + "".join(f"{i},{j}\n" for j in range(50)), encoding="utf-8")
+    (src / "cdr-3.csv").write_text("caller,caller\n1,2\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="cdr-3.csv: header names column 'caller' more than once"):
+        conv.convert([str(src)], out, jobs=2)
+    written = sorted(p.name for p in out.glob("*.parquet"))
+    record = json.loads((out / conv.MANIFEST).read_text(encoding="utf-8"))
+    assert sorted(Path(f["target"]).name for f in record["files"]) == written
+    assert "cdr-3.parquet" not in written and not list(out.glob(".*"))  # no half-written file either
+    # the next run converts the rest and leaves the written ones alone
+    (src / "cdr-3.csv").write_text("caller,callee\n1,2\n", encoding="utf-8")
+    again = conv.convert([str(src)], out)
+    assert [r.skipped for r in again] == [f"cdr-{i}.parquet" in written for i in range(6)]
+    assert all(pq.read_table(out / f"cdr-{i}.parquet").num_rows == (1 if i == 3 else 50) for i in range(6))
