@@ -93,7 +93,7 @@ def _combine_group(*pieces: PairPartial) -> PairPartial:
 
 def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                   n_buckets: int, quarantine_dir: str | None, balance_keys: np.ndarray | None,
-                  compute, secret: bytes | None = None):
+                  compute, secret: bytes | None = None, handset_keys: np.ndarray | None = None):
     """Delayed tie tables, one per bucket (sorted, concatenating in order), and row counts.
 
     Buckets are ranges of the pairs' ``a`` key. Their split points come from a sample of the
@@ -108,12 +108,15 @@ def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np
     """
     block_masks = activity_block_masks(window, cfg.scoring.block_days)
     parts = source.ddf.to_delayed()
+    if handset_keys is not None:  # one copy in the task graph, sent once to each worker
+        handset_keys = dask.delayed(np.asarray(handset_keys, np.int64), pure=True)
     sampled: dict[int, object] = {}
     counts_of: dict[int, dict] = {}
     if balance_keys is None:
         picks = sorted(set(np.linspace(0, len(parts) - 1, min(len(parts), SAMPLE_PIECES)).round().astype(int).tolist()))
         tasks = [dask.delayed(process_partition, nout=3)(parts[i], i, source.rename, window, cfg, dup_ids,
-                                                         quarantine_dir, None, secret=secret) for i in picks]
+                                                         quarantine_dir, None, secret=secret,
+                                                         handset_keys=handset_keys) for i in picks]
         sampled = dict(zip(picks, dask.persist(*tasks)))  # computed once, kept for the split below
         samples, sampled_counts = compute([dask.delayed(_key_sample)(t[0]) for t in sampled.values()],
                                           [t[1] for t in sampled.values()], label="read CDRs")
@@ -127,11 +130,12 @@ def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np
     processed = [
         sampled[i] if i in sampled else
         dask.delayed(process_partition, nout=3)(p, i, source.rename, window, cfg, dup_ids,
-                                                quarantine_dir, boundaries, secret=secret)
+                                                quarantine_dir, boundaries, secret=secret, handset_keys=handset_keys)
         for i, p in enumerate(parts)
     ]
     dups = dask.delayed(resolve_duplicates, nout=3)([p[2] for p in processed], window, cfg,
-                                                    quarantine_dir, boundaries, secret=secret)
+                                                    quarantine_dir, boundaries, secret=secret,
+                                                    handset_keys=handset_keys)
     split = [dask.delayed(split_partial, nout=n_buckets)(p[0], boundaries) if i in sampled else p[0]
              for i, p in enumerate(processed)] + [dups[0]]
     counts = [counts_of[i] if i in counts_of else p[1] for i, p in enumerate(processed)] + [dups[1]]
@@ -184,11 +188,13 @@ def _finish_bucket(ties: pa.Table, hubs: np.ndarray, cfg: JobConfig, path: str |
 
 def build_graph_edges(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                       compute, n_buckets: int, quarantine_dir: str | None, edges_dir: str | None,
-                      balance_keys: np.ndarray | None = None, secret: bytes | None = None
-                      ) -> tuple[pa.Table, np.ndarray, dict]:
+                      balance_keys: np.ndarray | None = None, secret: bytes | None = None,
+                      handset_keys: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray, dict]:
     """The job's graph stage: ties built, weighed and written on the workers.
 
     ``secret``: write keyed pseudonyms instead of numbers (edges and quarantine).
+    ``handset_keys``: numbers whose handsets (``caller_imei``) to collect, returned in the
+    counts as ``handsets`` (``(keys, tokens)``, see :func:`pipelines.ingest._handsets`).
 
     Phase 1 combines each bucket and keeps its tie table on the worker, sending the client only
     per-number contact counts, from which the client finds the service hubs. Phase 2 weighs
@@ -197,7 +203,7 @@ def build_graph_edges(source: CdrSource, window: Window, cfg: JobConfig, dup_ids
     :data:`GRAPH_COLUMNS`. Returns that table, the hub keys and the row counts.
     """
     combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys,
-                                    compute, secret)
+                                    compute, secret, handset_keys)
     combined = list(dask.persist(*combined))
     stats = [dask.delayed(node_contact_stats)(c) for c in combined]
     stats, counts = compute(stats, counts, label="build call graph")

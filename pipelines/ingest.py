@@ -35,6 +35,7 @@ from dask.utils import parse_bytes
 from socialgraph.config import JobConfig
 from socialgraph.kernels import dedup as _dedup
 from socialgraph.numbers import pseudonymise_strings
+from socialgraph.reentry import handset_tokens
 from socialgraph.schema import blank_as_null, is_text, number_text
 from socialgraph.ties import (
     REASONS,
@@ -399,13 +400,29 @@ def _split(part: PairPartial, boundaries: np.ndarray | None):
     return part if boundaries is None else split_partial(part, boundaries)
 
 
+def _handsets(t: pa.Table, clean, handset_keys: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(keys, tokens)``: the distinct (caller, handset) pairs of the used rows whose caller is
+    one of ``handset_keys`` (the numbers a re-entry could involve), from ``caller_imei``."""
+    if handset_keys is None or not handset_keys.size or "caller_imei" not in t.column_names:
+        return None
+    caller = np.where(clean.reverse, clean.b, clean.a)
+    wanted = pd.Series(caller, copy=False).isin(handset_keys).to_numpy()  # a hash: 5x a binary search here
+    rows = np.flatnonzero(clean.reason == 0)[wanted]
+    tokens = handset_tokens(pc.cast(t.column("caller_imei").take(pa.array(rows)), pa.string()))
+    pairs = pd.DataFrame({"key": caller[wanted], "token": tokens})
+    pairs = pairs[pairs["token"].to_numpy() != 0].drop_duplicates()
+    return pairs["key"].to_numpy(np.int64), pairs["token"].to_numpy(np.uint64)
+
+
 def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], window: Window,
                       cfg: JobConfig, dup_ids: np.ndarray, qdir: str | None,
-                      boundaries: np.ndarray | None, secret: bytes | None = None):
+                      boundaries: np.ndarray | None, secret: bytes | None = None,
+                      handset_keys: np.ndarray | None = None):
     """Main pass over one partition.
 
     Returns the pair partial (split into the combine buckets of ``boundaries``, unless
-    ``None``), the row counts, and the rows set aside for duplicate resolution.
+    ``None``), the row counts (with ``handsets``: :func:`_handsets` of ``handset_keys``), and
+    the rows set aside for duplicate resolution.
     """
     bad = _unreadable(df)
     if bad is not None:
@@ -430,11 +447,14 @@ def process_partition(df: pd.DataFrame, index: int, rename: dict[str, str], wind
     counts = clean.counts()
     counts["rows_in"] = t.num_rows  # the held rows are counted where they are resolved
     counts["time_range"] = time_range
+    if (handsets := _handsets(t, clean, handset_keys)) is not None:
+        counts["handsets"] = handsets
     return _split(aggregate_events(clean, window, cfg.ties), boundaries), counts, held
 
 
 def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConfig, qdir: str | None,
-                       boundaries: np.ndarray | None, secret: bytes | None = None):
+                       boundaries: np.ndarray | None, secret: bytes | None = None,
+                       handset_keys: np.ndarray | None = None):
     """Keep one row per repeated ``cdr_id``, count the others as duplicates.
 
     The kept row is the first copy, in content order, that has no other fault, so a garbled
@@ -461,6 +481,8 @@ def resolve_duplicates(held: list[pa.Table | None], window: Window, cfg: JobConf
     _write_quarantine(t, clean.reason, qdir, "part-duplicates", secret)
     counts = clean.counts()
     counts["rows_in"] = t.num_rows
+    if (handsets := _handsets(t, clean, handset_keys)) is not None:
+        counts["handsets"] = handsets
     return _split(aggregate_events(clean, window, cfg.ties), boundaries), counts, None
 
 
@@ -535,10 +557,13 @@ def sum_counts(counts: list[dict]) -> dict:
     ranges = []
     days, rows = [], []
     by_hour = np.zeros(24, np.int64)
+    handsets = []
     for c in counts:
         for k, v in c.items():
             if k == "unreadable":
                 bad += v
+            elif k == "handsets":
+                handsets.append(v)
             elif k == "time_range":
                 if v is not None:
                     ranges.append(v[:2])
@@ -569,6 +594,10 @@ def sum_counts(counts: list[dict]) -> dict:
                                          "share": CORE_SHARE}
     if by_hour.any():
         quality["time_range"]["rows_by_utc_hour"] = by_hour.tolist()
+    if handsets:  # not figures: the caller takes them out before quality.json is written
+        pairs = pd.DataFrame({"key": np.concatenate([k for k, _ in handsets]),
+                              "token": np.concatenate([t for _, t in handsets])}).drop_duplicates()
+        quality["handsets"] = (pairs["key"].to_numpy(np.int64), pairs["token"].to_numpy(np.uint64))
     if quality["skipped_files"]:
         quality["rows_in_note"] = "rows_in counts the rows of readable files only; skipped_files are in no count"
         first = quality["skipped_files"][0]

@@ -45,6 +45,7 @@ from socialgraph.schema import (
     SUBSCRIBERS_SCORED,
 )
 from socialgraph.subscribers import (
+    NEVER,
     active_after_churn,
     day_number,
     subscriber_quality,
@@ -266,6 +267,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
                     ensure_dir(d)
             edges = pq.read_table(ck.path("graph") / "ties.parquet")
             hub_keys, quality, as_of = saved["hub_keys"], saved["quality"], saved["as_of"]
+            handsets = saved.get("handsets")
             st["rows_in"], st["rows_used"] = quality["rows_in"], quality["rows_used"]
             n_edges = st["edges"] = edges.num_rows
         window = Window(as_of, cfg.window.lookback_days, cfg.window.timezone)
@@ -290,7 +292,10 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
         with stages.stage("graph") as st:
             edges, hub_keys, quality = build_graph_edges(
                 source, window, cfg, dup_ids, compute, n_buckets,
-                None if qtmp is None else str(qtmp), str(etmp), secret=secret)
+                None if qtmp is None else str(qtmp), str(etmp), secret=secret,
+                handset_keys=_changing_numbers(subscribers, window, cfg))
+            handsets = quality.pop("handsets", None)
+            st["handsets_seen"] = 0 if handsets is None else int(handsets[0].size)
             st["rows_in"] = quality["rows_in"]
             st["rows_used"] = quality["rows_used"]
             n_edges = st["edges"] = edges.num_rows
@@ -316,7 +321,7 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
             os.chmod(staged / "ties.parquet", FILE_MODE)
             for name, d in datasets:
                 link_tree(d, staged / name)
-            ck.save("graph", {"hub_keys": hub_keys, "quality": quality, "as_of": as_of}, staged)
+            ck.save("graph", {"hub_keys": hub_keys, "quality": quality, "as_of": as_of, "handsets": handsets}, staged)
 
     as_of_day = day_number(as_of)
     with stages.stage("call_graph") as st:
@@ -355,7 +360,8 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
                 st["scored"] = len(saved["scored"])
             with stages.stage("number_changes") as st:
                 changes = ck.cached("number_changes", st, lambda: detect_number_changes(
-                    graph, subscribers, as_of_day, cfg.number_changes, since_day=day_number(window.start_date)))
+                    graph, subscribers, as_of_day, cfg.number_changes, since_day=day_number(window.start_date),
+                    handsets=handsets))
                 st["reentries"] = int((changes["kind"] == "reentry").sum())
                 st["ports"] = int((changes["kind"] == "port").sum())
             client_side.update(scored=saved["scored"], changes=changes)
@@ -444,6 +450,18 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
     write_json(manifest, out / catalog.MANIFEST)
     ck.prune()
     return manifest
+
+
+def _changing_numbers(subscribers, window: Window, cfg: JobConfig) -> np.ndarray:
+    """The subscribers a number change could involve, whose handsets the graph stage collects
+    from ``caller_imei``: those churned in the window (the old numbers) and those activated in
+    it or ``number_changes.lead_days`` before (the new ones). A few percent of the subscribers:
+    every number's handsets would be as large as the tie table at 100M CDR rows."""
+    start = day_number(window.start_date)
+    churn, activation = np.asarray(subscribers.churn_day), np.asarray(subscribers.activation_day)
+    changing = ((churn >= start) & (churn < NEVER)) | \
+        ((activation >= start - cfg.number_changes.lead_days) & (activation < NEVER))
+    return np.asarray(subscribers.key, np.int64)[changing]
 
 
 def _graph_inputs(edges: pa.Table) -> dict:

@@ -18,8 +18,9 @@ Definitions (thresholds from :class:`~socialgraph.config.NumberChangeConfig`):
   of the new number's contacts that were the old number's. A direct tie between the two is
   neither a shared contact nor part of either denominator.
 - a pair **qualifies** with ``similarity >= min_similarity`` and ``shared >= min_shared``, or
-  when both are subscribers with the same non-null IMEI (a handset on more than
-  :data:`MAX_NUMBERS_PER_IMEI` subscribers is a placeholder and ignored).
+  when both were seen on the same handset: the subscriber table's ``imei``, or the CDRs'
+  ``caller_imei`` (a handset seen with more than :data:`MAX_NUMBERS_PER_IMEI` numbers is a
+  placeholder and ignored).
 - **one-to-one**: qualifying pairs are taken greedily, IMEI matches first, then by similarity
   (descending), then old and new key (ascending); a pair is dropped when its old or its new
   number was already taken.
@@ -45,13 +46,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .config import NumberChangeConfig
 from .graph import CallGraph
 from .kernels import changes as _k
 from .subscribers import NEVER, Subscribers
 
-__all__ = ["detect_number_changes", "NUMBER_CHANGE_COLUMNS", "MAX_NUMBERS_PER_IMEI"]
+__all__ = ["detect_number_changes", "handset_tokens", "NUMBER_CHANGE_COLUMNS", "MAX_NUMBERS_PER_IMEI"]
 
 #: output columns and dtypes, in order
 NUMBER_CHANGE_COLUMNS = {
@@ -93,22 +96,51 @@ def _check_inputs(graph: CallGraph, subs: Subscribers, as_of_day, cfg, since_day
                              "pass an earlier since_day or None")
 
 
-def _handset_partners(sub_node: np.ndarray, imei: np.ndarray, old_rows: np.ndarray):
-    """CSR (``ptr``, partner node ids) of the other subscribers sharing each old row's IMEI."""
-    codes, uniq = pd.factorize(pd.Series(imei, dtype=object), use_na_sentinel=True)
-    valid = (codes >= 0) & (sub_node >= 0)
-    size = np.bincount(codes[valid], minlength=len(uniq) + 1)[np.maximum(codes, 0)]
-    valid &= (size >= 2) & (size <= MAX_NUMBERS_PER_IMEI)
-    rows = np.flatnonzero(valid)
-    left = pd.DataFrame({"i": np.arange(old_rows.size), "code": codes[old_rows]})
-    left = left[valid[old_rows]]
-    right = pd.DataFrame({"code": codes[rows], "node": sub_node[rows]})
-    pairs = left.merge(right, on="code")
-    pairs = pairs[pairs["node"].to_numpy() != sub_node[old_rows][pairs["i"].to_numpy()]]
-    pairs = pairs.sort_values(["i", "node"], kind="stable")
-    ptr = np.zeros(old_rows.size + 1, np.int64)
-    np.cumsum(np.bincount(pairs["i"].to_numpy(), minlength=old_rows.size), out=ptr[1:])
-    return ptr, pairs["node"].to_numpy(np.int64)
+def handset_tokens(imei) -> np.ndarray:
+    """A ``uint64`` token per IMEI text (its trimmed text hashed), the same wherever the IMEI
+    was read: the subscriber table's current handset and the CDRs' ``caller_imei``. ``0`` for
+    a missing or blank one.
+
+    >>> t = handset_tokens(np.array(["35123 ", "35123", None, " "], dtype=object))
+    >>> bool(t[0] == t[1] != 0), t[2:].tolist()
+    (True, [0, 0])
+    """
+    if isinstance(imei, pa.ChunkedArray):
+        imei = imei.combine_chunks()
+    if not isinstance(imei, pa.Array):
+        imei = pa.array(imei, pa.string(), from_pandas=True)
+    text = pc.utf8_trim_whitespace(imei)
+    given = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False).to_numpy(zero_copy_only=False)
+    tokens = np.zeros(len(text), np.uint64)
+    if given.any():
+        values = text.filter(pa.array(given)).to_numpy(zero_copy_only=False)
+        tokens[given] = pd.util.hash_array(values.astype(object)) | np.uint64(1)
+    return tokens
+
+
+def _handset_partners(nodes: np.ndarray, tokens: np.ndarray, old_nodes: np.ndarray):
+    """CSR (``ptr``, partner node ids) of the other nodes that used a handset of each old node.
+
+    ``nodes`` / ``tokens``: who was seen on which handset (subscriber table and CDRs; a node
+    may have several, ``-1`` nodes and ``0`` tokens are ignored). A handset seen with more than
+    :data:`MAX_NUMBERS_PER_IMEI` numbers is a placeholder, not a handset.
+    """
+    nodes, tokens = np.asarray(nodes, np.int64), np.asarray(tokens, np.uint64)
+    valid = (nodes >= 0) & (tokens != 0)
+    nodes, tokens = nodes[valid], tokens[valid]
+    # only the handsets of old numbers matter: a few percent of all (hashes, not a sort)
+    mine = tokens[pd.Series(nodes, copy=False).isin(old_nodes).to_numpy()]
+    keep = pd.Series(tokens, copy=False).isin(mine).to_numpy()
+    pairs = pd.DataFrame({"node": nodes[keep], "token": tokens[keep]}).drop_duplicates()
+    size = pairs.groupby("token")["node"].transform("size")
+    pairs = pairs[(size >= 2) & (size <= MAX_NUMBERS_PER_IMEI)]
+    left = pd.DataFrame({"i": np.arange(old_nodes.size), "node": old_nodes}).merge(pairs, on="node")
+    both = left[["i", "node", "token"]].merge(pairs.rename(columns={"node": "partner"}), on="token")
+    both = both[both["partner"].to_numpy() != both["node"].to_numpy()]
+    both = both.drop_duplicates(["i", "partner"]).sort_values(["i", "partner"], kind="stable")
+    ptr = np.zeros(old_nodes.size + 1, np.int64)
+    np.cumsum(np.bincount(both["i"].to_numpy(), minlength=old_nodes.size), out=ptr[1:])
+    return ptr, both["partner"].to_numpy(np.int64)
 
 
 def _blocks(n_items: int) -> np.ndarray:
@@ -133,7 +165,8 @@ def _evidence(same, shared, contacts, sim, kind, operator, gap) -> list[str]:
 
 def detect_number_changes(graph: CallGraph, subs: Subscribers, as_of_day: int,
                           cfg: NumberChangeConfig = NumberChangeConfig(),
-                          since_day: int | None = None) -> pd.DataFrame:
+                          since_day: int | None = None,
+                          handsets: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Detect re-entries (same person, new on-net number) and ports (new off-net number).
 
     Parameters
@@ -143,6 +176,9 @@ def detect_number_changes(graph: CallGraph, subs: Subscribers, as_of_day: int,
     as_of_day : day number of the analysis date; churn from this day on is not history
     cfg : thresholds, see :class:`~socialgraph.config.NumberChangeConfig`
     since_day : earliest churn day looked at (``None``: no lower bound)
+    handsets : ``(keys, tokens)``: numbers and the :func:`handset_tokens` of the handsets the
+        CDRs saw them on (``caller_imei``), beside the subscriber table's current ``imei``; a
+        BSS extract often has no handset, or only the current one of a number long gone
 
     Returns
     -------
@@ -210,7 +246,11 @@ def detect_number_changes(graph: CallGraph, subs: Subscribers, as_of_day: int,
         return _empty()
     old_nodes = sub_node[old_rows].astype(np.int64)
     old_last = np.maximum(churn[old_rows], node_last[old_nodes])
-    imei_ptr, imei_nodes = _handset_partners(sub_node, np.asarray(subs.imei, dtype=object), old_rows)
+    seen_nodes, seen_tokens = sub_node, handset_tokens(np.asarray(subs.imei, dtype=object))
+    if handsets is not None:  # the CDRs' caller_imei: the handsets each number was seen on
+        seen_nodes = np.concatenate([seen_nodes, graph.ids_of(np.asarray(handsets[0], np.int64))])
+        seen_tokens = np.concatenate([seen_tokens, np.asarray(handsets[1], np.uint64)])
+    imei_ptr, imei_nodes = _handset_partners(seen_nodes, seen_tokens, old_nodes)
 
     bounds = _blocks(old_rows.size)
     counts = np.zeros(old_rows.size, np.int64)

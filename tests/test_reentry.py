@@ -116,6 +116,36 @@ def test_reentry_by_same_handset_with_almost_no_shared_contacts():
     assert detect_number_changes(crafted_graph(ties, subs), subs, AS_OF).empty
 
 
+def test_reentry_by_a_handset_seen_in_the_cdrs_only():
+    """A BSS extract without handsets: the CDRs' ``caller_imei`` saw both numbers on one
+    handset, which makes the re-entry as certain; a handset the CDRs saw with nine numbers
+    (a shop's test phone) is a placeholder; and the same handset as a token from the
+    subscriber table and from the CDRs is one handset."""
+    from socialgraph.reentry import handset_tokens
+
+    rows = [{"label": "on:1", "churn": CHURN}, {"label": "on:2", "activation": CHURN + 3},
+            {"label": "on:5", "churn": CHURN}, *[{"label": f"on:{10 + i}", "activation": CHURN + 1} for i in range(8)],
+            *[{"label": f} for f in FRIENDS]]
+    subs = subscriber_table(rows)
+    ties = old_life("on:1", FRIENDS, CHURN) + new_life("on:2", ["on:100", "on:200", "on:201", "on:202"], CHURN + 3)
+    ties += old_life("on:5", FRIENDS[:2], CHURN) + [(f"on:{10 + i}", "on:300", 1.0, CHURN + 1, CHURN + 9)
+                                                  for i in range(8)]
+    g = crafted_graph(ties, subs)
+    assert detect_number_changes(g, subs, AS_OF).empty  # no handset known: one contact of eight is nothing
+    phone, test_phone = handset_tokens(np.array(["356938035643809", "000000000000000"], dtype=object))
+    seen = [("on:1", phone), ("on:2", phone), ("on:5", test_phone)] + [(f"on:{10 + i}", test_phone) for i in range(8)]
+    handsets = (np.array([key(k) for k, _ in seen], np.int64), np.array([t for _, t in seen], np.uint64))
+    found = detect_number_changes(g, subs, AS_OF, handsets=handsets)
+    check_frame(found)
+    assert pairs(found) == {(key("on:1"), key("on:2"), "reentry")}
+    assert found["same_imei"].tolist() == [True] and "same handset" in found["evidence"].iloc[0]
+    # the old number's handset in the subscriber table, the new one's in the CDRs: one handset
+    rows[0] = rows[0] | {"imei": " 356938035643809"}
+    subs = subscriber_table(rows)
+    found = detect_number_changes(crafted_graph(ties, subs), subs, AS_OF, handsets=(handsets[0][1:2], handsets[1][1:2]))
+    assert pairs(found) == {(key("on:1"), key("on:2"), "reentry")} and found["same_imei"].all()
+
+
 def test_reentry_by_contact_overlap():
     """The new on-net number calls 6 of the old number's 8 contacts (and 2 new people)."""
     subs = subscriber_table([{"label": "on:1", "churn": CHURN}, {"label": "on:2", "activation": CHURN + 2},
@@ -423,3 +453,77 @@ def test_precision_and_recall_on_the_synthetic_operator():
         assert s["precision"] >= 0.9, (k, s)
         assert s["recall_visible"] >= 0.9, (k, s)
     assert scores["reentry"]["recall"] >= 0.8  # re-entries are mostly visible even without the exclusion
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_the_graph_stage_collects_the_handsets_of_the_numbers_asked(k, random_cdr, write_partitions, tmp_path):
+    """The (caller, handset) pairs the graph stage returns are those of the used rows whose
+    caller is asked for, as the slow reference reads them, whatever the split into files
+    (repeated ids resolved: a duplicate's handset is counted once, from the kept copy)."""
+    import datetime as dt
+
+    from conftest import AS_OF as CDR_AS_OF, COUNTRY_CODE, LOOKBACK, NATIONAL_LENGTH, number_config, \
+        synchronous_compute
+    from pipelines.graph_build import build_graph_edges
+    from pipelines.ingest import open_cdrs, scan
+    from reference import reference_rows
+    from socialgraph.config import JobConfig
+    from socialgraph.reentry import handset_tokens
+    from socialgraph.ties import Window
+
+    table = random_cdr(seed=41 + k, n_rows=600, n_numbers=40)
+    write_partitions(table, tmp_path / "in", k)
+    df = table.to_pandas()
+    rows = reference_rows(df, CDR_AS_OF, LOOKBACK, COUNTRY_CODE, NATIONAL_LENGTH)
+    used = rows[rows["reason"].isna()]
+    callers = number_keys(pa.array(used["caller"].tolist()))
+    asked = np.unique(callers)[::2]  # every other caller
+    imei = df["caller_imei"].to_numpy(dtype=object)[used["row"].to_numpy()]
+    tokens = handset_tokens(imei)
+    want = {(int(c), int(t)) for c, t in zip(callers, tokens) if t != 0 and c in set(asked.tolist())}
+    assert len(want) > 10
+
+    cfg = JobConfig(numbers=number_config())
+    source = open_cdrs(str(tmp_path / "in"), cfg)
+    _, dup_ids = scan(source, synchronous_compute, need_max_ts=False, now=dt.datetime.now(dt.timezone.utc))
+    _, _, quality = build_graph_edges(source, Window(CDR_AS_OF, LOOKBACK), cfg, dup_ids, synchronous_compute, 3,
+                                      None, None, balance_keys=number_keys(["10", "13", "138", "15"]),
+                                      handset_keys=asked[::-1])  # any order
+    keys, got_tokens = quality["handsets"]
+    assert set(zip(keys.tolist(), got_tokens.tolist())) == want
+    assert keys.size == len(want)  # each pair once
+
+
+def test_a_run_without_handsets_in_the_subscriber_table_finds_them_in_the_cdrs(tmp_path):
+    """The whole job on a synthetic operator whose subscriber table has no ``imei`` column (a
+    BSS extract without handsets): the CDRs' ``caller_imei`` still makes re-entries certain,
+    and every change found by handset is a true one."""
+    import json
+    import subprocess
+
+    import pyarrow.parquet as pq
+
+    from pipelines.synth_io import write_synthetic
+    from scripts import console_script
+    from socialgraph.synth import SynthConfig
+
+    world = tmp_path / "world"
+    write_synthetic(world, SynthConfig(n_subscribers=3000, weeks=10, seed=9))
+    subs = pq.read_table(world / "subscribers.parquet")
+    pq.write_table(subs.drop(["imei"]), tmp_path / "subscribers.parquet")
+    out = tmp_path / "out"
+    proc = subprocess.run([console_script("socialgraph"), "run", "--cdr", str(world / "cdr"), "--subscribers",
+                           str(tmp_path / "subscribers.parquet"), "--operators", str(world / "operators.yaml"),
+                           "--config", str(world / "job.yaml"), "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    found = pd.read_parquet(out / "number_changes.parquet")
+    truth = pd.read_parquet(world / "truth" / "number_changes.parquet")
+    true_pairs = set(zip(truth["old_msisdn"], truth["new_msisdn"]))
+    by_handset = found[found["same_imei"]]
+    assert len(by_handset) >= 5
+    assert set(by_handset["kind"]) == {"reentry"}
+    assert set(zip(by_handset["old_msisdn"], by_handset["new_msisdn"])) <= true_pairs
+    (graph,) = [s for s in json.loads((out / "manifest.json").read_text())["stages"] if s["name"] == "graph"]
+    assert graph["handsets_seen"] > 0
+    assert "handsets" not in json.loads((out / "quality.json").read_text())
