@@ -36,7 +36,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .io import CSV_EXT, FILE_MODE, InputError, atomic_path, compression_of as _compression, ensure_dir, is_csv, write_json
+from .io import CSV_EXT, FILE_MODE, InputError, atomic_path, ensure_dir, is_csv, write_json
+from .io import compression_of as _compression
 
 #: delimiters tried on the header line when none is given, in order of preference on a tie
 DELIMITERS = (",", ";", "\t", "|")
