@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -27,13 +25,8 @@ from hypothesis import strategies as st
 import pipelines.convert as conv
 from pipelines.io import InputError, list_parquet_files
 from pipelines.synth_io import write_synthetic
-from scripts import console_script
+from runs import assert_same_outputs, socialgraph
 from socialgraph.synth import SynthConfig
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([console_script("socialgraph"), *args], capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL)
 
 
 def _csv_text(t: pa.Table, delimiter: str = ",") -> str:
@@ -85,14 +78,14 @@ def test_a_csv_export_converts_and_runs_as_the_parquet_world(tmp_path):
               "--config", str(config)]
 
     # run on the CSV itself: refused with the command that converts it
-    proc = _cli("check", "--cdr", str(export / "cdr"), "--subscribers", str(export / "subscribers.csv"))
+    proc = socialgraph("check", "--cdr", str(export / "cdr"), "--subscribers", str(export / "subscribers.csv"))
     assert proc.returncode == 2 and "a CSV file and no Parquet" in proc.stderr, proc.stderr
-    proc = _cli("check", "--cdr", str(export / "cdr"), "--subscribers", str(world / "subscribers.parquet"))
+    proc = socialgraph("check", "--cdr", str(export / "cdr"), "--subscribers", str(world / "subscribers.parquet"))
     assert proc.returncode == 2 and f"socialgraph convert {export / 'cdr'} --out DIR" in proc.stderr, proc.stderr
 
-    proc = _cli("convert", str(export / "subscribers.csv"), "--out", str(parquet))
+    proc = socialgraph("convert", str(export / "subscribers.csv"), "--out", str(parquet))
     assert proc.returncode == 0 and "converted 1 CSV file(s)" in proc.stderr, proc.stderr
-    proc = _cli("convert", str(export / "cdr"), "--out", str(parquet / "cdr"))
+    proc = socialgraph("convert", str(export / "cdr"), "--out", str(parquet / "cdr"))
     assert proc.returncode == 0, proc.stderr
     n_files = len(list((world / "cdr").rglob("*.parquet")))
     assert f"converted {n_files} CSV file(s), {lines:,} rows" in proc.stderr, proc.stderr
@@ -108,34 +101,26 @@ def test_a_csv_export_converts_and_runs_as_the_parquet_world(tmp_path):
     assert len(list_parquet_files(str(parquet / "cdr"))[1]) == n_files
 
     # what check says, and the line the user adds for it
-    proc = _cli("check", "--cdr", str(parquet / "cdr"), *inputs)
+    proc = socialgraph("check", "--cdr", str(parquet / "cdr"), *inputs)
     assert proc.returncode == 2 and "ingest.start_time_format: 'iso'" in proc.stderr, proc.stderr
     config.write_text(config.read_text(encoding="utf-8") + "ingest:\n  start_time_format: iso\n", encoding="utf-8")
-    proc = _cli("check", "--cdr", str(parquet / "cdr"), *inputs, "--strict")
+    proc = socialgraph("check", "--cdr", str(parquet / "cdr"), *inputs, "--strict")
     assert proc.returncode == 0 and "no warnings" in proc.stdout, proc.stdout + proc.stderr
 
     clean_out, csv_out = tmp_path / "clean-out", tmp_path / "csv-out"
-    proc = _cli("run", "--cdr", str(world / "cdr"), "--subscribers", str(world / "subscribers.parquet"),
+    proc = socialgraph("run", "--cdr", str(world / "cdr"), "--subscribers", str(world / "subscribers.parquet"),
                 "--operators", str(world / "operators.yaml"), "--config", str(world / "job.yaml"),
                 "--out", str(clean_out), "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    proc = _cli("run", "--cdr", str(parquet / "cdr"), *inputs, "--out", str(csv_out), "--no-progress")
+    proc = socialgraph("run", "--cdr", str(parquet / "cdr"), *inputs, "--out", str(csv_out), "--no-progress")
     assert proc.returncode == 0, proc.stderr
 
-    q_clean = json.loads((clean_out / "quality.json").read_text())
-    q_csv = json.loads((csv_out / "quality.json").read_text())
-    for key in ("rows_in", "rows_used", "quarantined_by_reason", "subscribers"):
-        assert q_csv[key] == q_clean[key], key
-    for name in ("edges.parquet", "circles.parquet", "circle_members.parquet", "subscribers_scored.parquet"):
-        a, b = pd.read_parquet(clean_out / name), pd.read_parquet(csv_out / name)
-        assert len(a) > 0, name
-        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=name)
-    assert (csv_out / "targets.csv").read_text(encoding="utf-8") == (clean_out / "targets.csv").read_text(encoding="utf-8")
+    assert_same_outputs(clean_out, csv_out)
 
     # converted again: nothing to do, unless forced
-    proc = _cli("convert", str(export / "cdr"), "--out", str(parquet / "cdr"))
+    proc = socialgraph("convert", str(export / "cdr"), "--out", str(parquet / "cdr"))
     assert proc.returncode == 0 and "converted 0 CSV file(s)" in proc.stderr and "--force" in proc.stderr
-    proc = _cli("convert", str(export / "cdr"), "--out", str(parquet / "cdr"), "--force")
+    proc = socialgraph("convert", str(export / "cdr"), "--out", str(parquet / "cdr"), "--force")
     assert proc.returncode == 0 and f"converted {n_files} CSV file(s)" in proc.stderr
 
 
