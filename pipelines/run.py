@@ -455,8 +455,9 @@ def _run(spec: JobSpec, out: Path, manifest: dict, clients: LazyClient) -> dict:
 def _changing_numbers(subscribers, window: Window, cfg: JobConfig) -> np.ndarray:
     """The subscribers a number change could involve, whose handsets the graph stage collects
     from ``caller_imei``: those churned in the window (the old numbers) and those activated in
-    it or ``number_changes.lead_days`` before (the new ones). A few percent of the subscribers:
-    every number's handsets would be as large as the tie table at 100M CDR rows."""
+    it or ``number_changes.lead_days`` before (the new ones): about a tenth of the subscribers
+    (49,681 of 515,453 on the 500k operator), where every caller's handsets would come back
+    from every CDR file."""
     start = day_number(window.start_date)
     churn, activation = np.asarray(subscribers.churn_day), np.asarray(subscribers.activation_day)
     changing = ((churn >= start) & (churn < NEVER)) | \
