@@ -109,12 +109,16 @@ def handset_tokens(imei) -> np.ndarray:
         imei = imei.combine_chunks()
     if not isinstance(imei, pa.Array):
         imei = pa.array(imei, pa.string(), from_pandas=True)
-    text = pc.utf8_trim_whitespace(imei)
-    given = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False).to_numpy(zero_copy_only=False)
-    tokens = np.zeros(len(text), np.uint64)
-    if given.any():
-        values = text.filter(pa.array(given)).to_numpy(zero_copy_only=False)
-        tokens[given] = pd.util.hash_array(values.astype(object)) | np.uint64(1)
+    # trimmed text as Arrow lays it out (offsets and bytes), hashed in numba: no Python string
+    # per value (5M subscribers' IMEIs took 5 s and 1.7 GiB as Python strings)
+    text = pc.utf8_trim_whitespace(imei.cast(pa.large_string()))
+    n = len(text)
+    tokens = np.zeros(n, np.uint64)
+    if n:
+        _, offs, data = text.buffers()
+        offsets = np.frombuffer(offs, np.int64)[text.offset:text.offset + n + 1]
+        raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+        _k._hash_texts(offsets, raw, text.is_valid().to_numpy(zero_copy_only=False), tokens)
     return tokens
 
 

@@ -142,3 +142,22 @@ def _match_greedy(old_ids, new_ids, n_nodes):
             used_new[c] = True
             keep[p] = True
     return keep
+
+
+_FNV_OFFSET = np.uint64(14695981039346656037)
+_FNV_PRIME = np.uint64(1099511628211)
+
+
+@njit
+def _hash_texts(offsets, data, valid, out):
+    """FNV-1a of each text (bytes ``data[offsets[i]:offsets[i + 1]]``), with the lowest bit
+    set so no text hashes to 0; 0 where ``valid`` is False or the text is empty."""
+    for i in range(out.shape[0]):
+        lo, hi = offsets[i], offsets[i + 1]
+        if not valid[i] or hi <= lo:
+            out[i] = 0
+            continue
+        h = _FNV_OFFSET
+        for j in range(lo, hi):
+            h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+        out[i] = h | np.uint64(1)
