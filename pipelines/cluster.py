@@ -212,7 +212,6 @@ def make_compute(client: Client, show_progress: bool | None = None):
                 pos += n
         return tuple(out)
 
-    compute.client = client  # for data many tasks share, sent to the workers once (graph_build)
     return compute
 
 

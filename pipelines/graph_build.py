@@ -91,16 +91,6 @@ def _combine_group(*pieces: PairPartial) -> PairPartial:
     return combine_partials(nonempty) if nonempty else pieces[0]
 
 
-def _shared(value, compute):
-    """An argument many tasks share, sent once: scattered to every worker when ``compute`` runs
-    on a distributed client (at 100M CDR rows the numbers whose handsets are collected are
-    4 MiB, which in the task graph made Dask warn of a large graph), else one node of the graph."""
-    client = getattr(compute, "client", None)
-    if client is None:
-        return dask.delayed(value, pure=True)
-    return client.scatter(value, broadcast=True, hash=True)
-
-
 def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np.ndarray,
                   n_buckets: int, quarantine_dir: str | None, balance_keys: np.ndarray | None,
                   compute, secret: bytes | None = None, handset_keys: np.ndarray | None = None):
@@ -118,8 +108,8 @@ def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np
     """
     block_masks = activity_block_masks(window, cfg.scoring.block_days)
     parts = source.ddf.to_delayed()
-    if handset_keys is not None:  # one copy, not one per task
-        handset_keys = _shared(np.asarray(handset_keys, np.int64), compute)
+    if handset_keys is not None:  # one copy in the task graph, sent once to each worker
+        handset_keys = dask.delayed(np.asarray(handset_keys, np.int64), pure=True)
     sampled: dict[int, object] = {}
     counts_of: dict[int, dict] = {}
     if balance_keys is None:
