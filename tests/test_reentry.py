@@ -527,3 +527,41 @@ def test_a_run_without_handsets_in_the_subscriber_table_finds_them_in_the_cdrs(t
     (graph,) = [s for s in json.loads((out / "manifest.json").read_text())["stages"] if s["name"] == "graph"]
     assert graph["handsets_seen"] > 0
     assert "handsets" not in json.loads((out / "quality.json").read_text())
+
+
+def test_many_numbers_asked_for_their_handsets_give_no_warning_and_the_same_pairs(random_cdr, write_partitions,
+                                                                                  tmp_path):
+    """3M numbers (24 MiB, a province's changing numbers) asked on a local cluster: they are one
+    node of the task graph, and Dask's warning of a large graph does not reach the user's
+    stderr; the pairs found are those of the synchronous run. (Scattering them instead lost
+    them with a killed worker: ``test_failures.py``.)"""
+    import datetime as dt
+    import warnings
+
+    from conftest import AS_OF as CDR_AS_OF, LOOKBACK, number_config, synchronous_compute
+    from pipelines.cluster import dask_client, make_compute
+    from pipelines.graph_build import build_graph_edges
+    from pipelines.ingest import open_cdrs, scan
+    from socialgraph.config import ClusterConfig, JobConfig
+    from socialgraph.ties import Window
+
+    write_partitions(random_cdr(seed=7, n_rows=400, n_numbers=30, dirty=False), tmp_path / "in", 3)
+    cfg = JobConfig(numbers=number_config())
+    source = open_cdrs(str(tmp_path / "in"), cfg)
+    _, dup_ids = scan(source, synchronous_compute, need_max_ts=False, now=dt.datetime.now(dt.timezone.utc))
+    callers = number_keys(pa.array(source.ddf.compute()["caller"].tolist()), number_config())
+    keys = np.concatenate([np.unique(callers), 10**12 + np.arange(3_000_000)])
+
+    def handsets(compute):
+        _, _, quality = build_graph_edges(source, Window(CDR_AS_OF, LOOKBACK), cfg, dup_ids, compute, 3, None, None,
+                                          balance_keys=number_keys(["10", "13", "138"]), handset_keys=keys)
+        return set(zip(*(a.tolist() for a in quality["handsets"])))
+
+    want = handsets(synchronous_compute)
+    assert len(want) > 5
+    with dask_client(None, ClusterConfig(n_workers=1, threads_per_worker=2)) as client, \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = handsets(make_compute(client, show_progress=False))
+    assert not [w for w in caught if "large graph" in str(w.message)]
+    assert got == want
