@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import uuid
-import warnings
 
 import dask
 import psutil
@@ -189,17 +188,6 @@ def collect(futures: list, label: str | None = None) -> list:
     return results
 
 
-@contextlib.contextmanager
-def quiet_large_graph():
-    """Without Dask's warning of a graph over 10 MiB. The graph stage puts the numbers whose
-    handsets it collects in its graph once, as one node (4 MiB at 100M CDR rows): the warning
-    would only alarm the user. Scattering them instead lost them with a killed worker (scattered
-    data has no lineage to recompute it from)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        yield
-
-
 def make_compute(client: Client, show_progress: bool | None = None):
     """A ``compute(*collections, label=...)`` running on ``client`` with a terminal progress bar."""
     if show_progress is None:
@@ -210,8 +198,7 @@ def make_compute(client: Client, show_progress: bool | None = None):
         # free memory while the rest still runs instead of holding every result to the end.
         shapes = [len(o) if isinstance(o, (list, tuple)) else None for o in objs]
         flat = [x for o in objs for x in (o if isinstance(o, (list, tuple)) else [o])]
-        with quiet_large_graph():
-            futures = client.compute(flat)
+        futures = client.compute(flat)
         results = collect(futures, label if show_progress else None)
         del futures
         client.run(_trim_memory)  # the heap kept for speed goes back to the OS between stages

@@ -34,7 +34,6 @@ from socialgraph.ties import (
     split_partial,
 )
 
-from .cluster import quiet_large_graph
 from .io import FILE_MODE
 from .ingest import CdrSource, process_partition, resolve_duplicates, sum_counts
 
@@ -118,8 +117,7 @@ def _bucket_tasks(source: CdrSource, window: Window, cfg: JobConfig, dup_ids: np
         tasks = [dask.delayed(process_partition, nout=3)(parts[i], i, source.rename, window, cfg, dup_ids,
                                                          quarantine_dir, None, secret=secret,
                                                          handset_keys=handset_keys) for i in picks]
-        with quiet_large_graph():
-            sampled = dict(zip(picks, dask.persist(*tasks)))  # computed once, kept for the split below
+        sampled = dict(zip(picks, dask.persist(*tasks)))  # computed once, kept for the split below
         samples, sampled_counts = compute([dask.delayed(_key_sample)(t[0]) for t in sampled.values()],
                                           [t[1] for t in sampled.values()], label="read CDRs")
         # Their row counts are fetched now, so that nothing the caller keeps refers to the
@@ -206,8 +204,7 @@ def build_graph_edges(source: CdrSource, window: Window, cfg: JobConfig, dup_ids
     """
     combined, counts = _bucket_tasks(source, window, cfg, dup_ids, n_buckets, quarantine_dir, balance_keys,
                                     compute, secret, handset_keys)
-    with quiet_large_graph():
-        combined = list(dask.persist(*combined))
+    combined = list(dask.persist(*combined))
     stats = [dask.delayed(node_contact_stats)(c) for c in combined]
     stats, counts = compute(stats, counts, label="build call graph")
     hubs = hub_keys(stats, cfg.ties)
