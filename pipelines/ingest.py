@@ -409,8 +409,13 @@ def _handsets(t: pa.Table, clean, handset_keys: np.ndarray | None) -> tuple[np.n
     wanted = pd.Series(caller, copy=False).isin(handset_keys).to_numpy()  # a hash: 5x a binary search here
     rows = np.flatnonzero(clean.reason == 0)[wanted]
     tokens = handset_tokens(pc.cast(t.column("caller_imei").take(pa.array(rows)), pa.string()))
-    pairs = pd.DataFrame({"key": caller[wanted], "token": tokens})
-    pairs = pairs[pairs["token"].to_numpy() != 0].drop_duplicates()
+    known = tokens != 0
+    return _distinct_pairs(caller[wanted][known], tokens[known])
+
+
+def _distinct_pairs(keys: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each (number, handset) pair once (pandas hashes them; ``np.unique(axis=0)`` sorts)."""
+    pairs = pd.DataFrame({"key": keys, "token": tokens}).drop_duplicates()
     return pairs["key"].to_numpy(np.int64), pairs["token"].to_numpy(np.uint64)
 
 
@@ -595,9 +600,8 @@ def sum_counts(counts: list[dict]) -> dict:
     if by_hour.any():
         quality["time_range"]["rows_by_utc_hour"] = by_hour.tolist()
     if handsets:  # not figures: the caller takes them out before quality.json is written
-        pairs = pd.DataFrame({"key": np.concatenate([k for k, _ in handsets]),
-                              "token": np.concatenate([t for _, t in handsets])}).drop_duplicates()
-        quality["handsets"] = (pairs["key"].to_numpy(np.int64), pairs["token"].to_numpy(np.uint64))
+        quality["handsets"] = _distinct_pairs(np.concatenate([k for k, _ in handsets]),
+                                              np.concatenate([t for _, t in handsets]))
     if quality["skipped_files"]:
         quality["rows_in_note"] = "rows_in counts the rows of readable files only; skipped_files are in no count"
         first = quality["skipped_files"][0]

@@ -50,7 +50,7 @@ def dates_from_text(col, name: str) -> pa.Array:
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
     text = pc.utf8_trim_whitespace(col.cast(pa.string()))
-    given = pc.and_(text.is_valid(), pc.greater(pc.utf8_length(text), 0))
+    given = blank_as_null(text).is_valid()
     head = pc.if_else(pc.fill_null(pc.match_substring_regex(text, _ISO_DATE), False),
                       pc.utf8_slice_codeunits(text, 0, 10), pa.scalar(None, pa.string()))
     try:  # Arrow's cast refuses an impossible day (2024-02-30), where its strptime rolls it over
@@ -194,7 +194,7 @@ def subscribers_from_arrow(table: pa.Table, numbers: NumberConfig = NumberConfig
             if pa.types.is_dictionary(c.type):
                 c = c.cast(c.type.value_type)
             read = number_text(c)
-            given = pc.and_(c.is_valid(), pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(c)), 0))
+            given = blank_as_null(c).is_valid()
             bad = pc.and_(given, read.is_null())
             if n_bad := pc.sum(bad).as_py():
                 example = pc.filter(c, bad)[0].as_py()
